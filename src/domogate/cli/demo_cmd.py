@@ -1,0 +1,190 @@
+"""`domogate demo`: a running server on embedded defaults, ready to try.
+
+SQLite in a data folder (temporary unless ``--data``), simulated bus, a demo project with
+OTP onboarding on, an administrator with a fresh password, and a fresh OTP with its QR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import segno
+import typer
+
+from domogate.cli.output import reporting_errors
+
+DEMO_ADMIN = "admin"
+
+
+def demo_project(admin_password_hash: str) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "name": "Demo house",
+        "server": {"address": "127.0.0.1", "port": 7550},
+        "system": {
+            "use_otp_authentication": True,
+            "automatic_authentication": True,
+            "automatic_connection": True,
+        },
+        "groups": [
+            {"name": "family", "description": "People who live here"},
+            {"name": "guests", "description": "Visitors: lights only"},
+        ],
+        "users": [
+            {"name": DEMO_ADMIN, "group": "family", "admin": True, "password": admin_password_hash}
+        ],
+        "pages": [
+            {"id": "ground", "title": "Ground floor"},
+            {"id": "first", "title": "First floor"},
+        ],
+        "objects": [
+            {
+                "id": "living_light",
+                "name": "Living room light",
+                "type": "switch",
+                "page": "ground",
+                "bindings": {
+                    "command": {"address": "1/1/1", "dpt": "1.001"},
+                    "state": {"address": "1/1/2", "dpt": "1.001"},
+                },
+            },
+            {
+                "id": "kitchen_dimmer",
+                "name": "Kitchen",
+                "type": "dimmer",
+                "page": "ground",
+                "bindings": {
+                    "command": {"address": "1/2/1", "dpt": "5.001"},
+                    "state": {"address": "1/2/2", "dpt": "5.001"},
+                },
+            },
+            {
+                "id": "living_shutter",
+                "name": "Living room shutter",
+                "type": "shutter",
+                "page": "ground",
+                "bindings": {"position": {"address": "2/1/1", "dpt": "5.001"}},
+                "restrictions": {"visible_to": ["family"]},
+            },
+            {
+                "id": "bedroom_thermostat",
+                "name": "Bedroom",
+                "type": "thermostat",
+                "page": "first",
+                "bindings": {
+                    "target": {"address": "3/1/1", "dpt": "9.001"},
+                    "current": {"address": "3/1/2", "dpt": "9.001"},
+                },
+                "restrictions": {"visible_to": ["family"]},
+            },
+        ],
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        port: int = typer.Option(7550, "--port", min=1, max=65535, help="TCP port."),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Keep the demo's data in this folder (default: temporary)."
+        ),
+        insecure_http: bool = typer.Option(
+            False, "--insecure-http", help="Plain HTTP instead of HTTPS (development only)."
+        ),
+    ) -> None:
+        """Run a demo server: demo project, an admin login and a fresh OTP with its QR code.
+
+        Then, in another terminal: `domogate connect JOIN_LINK --name YOU` and
+        `domogate clients list` with the admin's config.
+        """
+        from domogate.cli.env import argon2_parameters_from_env
+        from domogate.settings import ServerSettings
+
+        temp = None
+        if data is None:
+            temp = tempfile.mkdtemp(prefix="domogate-demo-")
+            data = Path(temp) / "data"
+        settings = ServerSettings(
+            data_dir=data,
+            host=host,
+            port=port,
+            insecure_http=insecure_http,
+            argon2=argon2_parameters_from_env(),
+        )
+        try:
+            with reporting_errors(False):
+                asyncio.run(_run_demo(settings))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
+
+
+async def _run_demo(settings: Any) -> None:
+    import uvicorn
+
+    from domogate.server import banner, open_services, prepare_data
+    from domogate.services.context import Caller, RequestContext
+    from domogate.services.sessions import Session
+    from domogate.web.app import create_app
+
+    data, first = prepare_data(settings)
+    services = await open_services(settings, data)
+    try:
+        await services.start()
+        ctx = RequestContext(source="demo")
+        password = secrets.token_urlsafe(9)
+        password_hash = await services.passwords.hash(password)
+        project = demo_project(password_hash)
+        if services.project.version is None:
+            await services.deploy.deploy(ctx, project, setup_code=data.setup_code())
+        else:
+            # Reused --data folder: refresh the admin's password for this run.
+            from dataclasses import replace
+
+            admin = await services.store.find_user_by_name(DEMO_ADMIN)
+            if admin is not None:
+                await services.store.update_user(replace(admin, password_hash=password_hash))
+        admin = await services.store.find_user_by_name(DEMO_ADMIN)
+        assert admin is not None
+        now = services.clock.now()
+        caller = Caller(Session("demo", admin.id, "demo", ctx.path, "demo", now, now), admin, ctx)
+        issued = await services.clients.add_client(caller, base_url=settings.local_url())
+        url = settings.local_url()
+        print(banner(settings, data, first))
+        print(
+            "\n"
+            f"Demo project 'Demo house' deployed (version {services.project.version}).\n"
+            f"Open {url}/ in a browser, or use the command line.\n\n"
+            f"Administrator:  username {DEMO_ADMIN}   password {password}\n"
+            f"  domogate connect {url} --username {DEMO_ADMIN} --password-stdin "
+            f"--fingerprint {services.fingerprint or ''} --config ./demo-admin\n\n"
+            f"A new client slot is waiting (group family):\n"
+            f"  one-time password: {issued.otp}   (valid until {issued.otp_expires_at:%H:%M} UTC)\n"
+            f"  join link: {issued.join_link}\n"
+            f"  domogate connect '{issued.join_link}' --name YOUR_NAME --config ./demo-guest\n"
+        )
+        segno.make(issued.join_link, error="m").terminal(compact=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        app = create_app(settings, services)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
+            ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
+            log_level="warning",
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            server_header=False,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await services.close()

@@ -1,0 +1,53 @@
+"""How the CLI prints results and errors: human text by default, JSON with ``--json``.
+
+Errors print ``error: CODE: message`` on stderr and exit 1; with ``--json`` they print
+``{"error": {...}}`` on stdout and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+
+from domogate.errors import DomogateError
+
+EXIT_ERROR = 1
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def fail(error: DomogateError, *, as_json: bool) -> NoReturn:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": error.to_dict()}) + "\n")
+    else:
+        sys.stderr.write(f"error: {error.code}: {error.message}\n")
+        problems = error.details.get("problems") if error.details else None
+        if isinstance(problems, list):
+            for p in problems:
+                if isinstance(p, dict):
+                    where = p.get("file", "")
+                    if p.get("line"):
+                        where += f":{p['line']}"
+                    sys.stderr.write(f"  {where}: {p.get('path', '')}: {p.get('message', '')}\n")
+    raise typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def reporting_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn a DomogateError raised inside the block into the CLI's error output."""
+    try:
+        yield
+    except DomogateError as exc:
+        fail(exc, as_json=as_json)
+
+
+def run_reporting(fn: Callable[[], Any], *, as_json: bool = False) -> Any:
+    with reporting_errors(as_json):
+        return fn()

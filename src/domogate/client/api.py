@@ -1,0 +1,297 @@
+"""Async client of the HTTP API (docs/api.md), one method per route.
+
+Every method returns the parsed JSON body. A server error (``{"error": {...}}``) is raised
+as the matching :mod:`domogate.errors` exception; a server that cannot be reached raises
+``ServerUnreachable`` naming the URL, and a certificate that is not the pinned one raises
+``CertificateMismatch`` before any request byte is sent.
+
+    async with ServerApi("https://maison.local:7550", cert_pem=pem) as api:
+        info = await api.info()
+"""
+
+from __future__ import annotations
+
+import ssl
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from domogate.client.pinning import is_verification_failure, pinned_ssl_context
+from domogate.errors import (
+    CertificateMismatch,
+    DomogateError,
+    InvalidInput,
+    RateLimited,
+    ServerUnreachable,
+    error_from_dict,
+)
+
+JSON = dict[str, Any]
+
+DEPLOY_TIMEOUT = 120.0
+
+
+def normalise_base_url(url: str) -> str:
+    """``https://host:port/`` → ``https://host:port`` (a path prefix is kept)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(f"Not a server URL: {url!r} (expected https://HOST:PORT).")
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def websocket_url(base_url: str) -> str:
+    """``https://h:p`` → ``wss://h:p/api/ws`` (``ws://`` for plain HTTP)."""
+    base = normalise_base_url(base_url)
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/api/ws"
+    return "ws://" + base[len("http://") :] + "/api/ws"
+
+
+def error_from_response(response: httpx.Response) -> DomogateError:
+    """The exception a non-2xx response stands for."""
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        if error.get("code") == "rate_limited" and "retry_after" not in (
+            error.get("details") or {}
+        ):
+            return RateLimited(_retry_after(response), error.get("message") or None)
+        return error_from_dict(error)
+    if response.status_code == 429:
+        return RateLimited(_retry_after(response))
+    reason = response.reason_phrase or "error"
+    return DomogateError(
+        f"The server answered HTTP {response.status_code} {reason} to "
+        f"{response.request.method} {response.request.url}.",
+        status=response.status_code,
+    )
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        return 1.0
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class ServerApi:
+    """One server, one ``httpx.AsyncClient``. Use ``async with`` or call :meth:`aclose`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        cert_pem: bytes | None,
+        token: str | None = None,
+        timeout: float = 10,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = normalise_base_url(base_url)
+        self.cert_pem = cert_pem
+        self.token = token
+        self.timeout = timeout
+        self.ssl_context: ssl.SSLContext | None = None
+        verify: ssl.SSLContext | bool = True  # https without a pin: the system's CAs
+        if cert_pem is not None and self.base_url.startswith("https://"):
+            self.ssl_context = pinned_ssl_context(cert_pem)
+            verify = self.ssl_context
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            verify=verify,
+            timeout=timeout,
+            trust_env=False,  # no proxies or CA bundles from the environment
+            follow_redirects=False,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    @property
+    def ws_url(self) -> str:
+        return websocket_url(self.base_url)
+
+    async def __aenter__(self) -> ServerApi:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        request_timeout: float | None = None,
+    ) -> httpx.Response:
+        headers: dict[str, str] = {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = self.base_url + path
+        try:
+            response = await self._client.request(
+                method,
+                path,
+                json=json,
+                params={k: v for k, v in (params or {}).items() if v is not None} or None,
+                headers=headers,
+                timeout=request_timeout if request_timeout is not None else self.timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(
+                f"The server at {self.base_url} did not answer in time ({method} {path}).",
+                url=url,
+            ) from exc
+        except httpx.TransportError as exc:
+            if is_verification_failure(exc):
+                raise CertificateMismatch(
+                    f"The server at {self.base_url} presented a certificate that does not "
+                    "match the pinned one; refusing to connect.",
+                    url=self.base_url,
+                ) from exc
+            raise ServerUnreachable(
+                f"Cannot reach the server at {self.base_url}: {exc or exc.__class__.__name__}.",
+                url=url,
+            ) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> JSON:
+        response = await self._send(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise DomogateError(
+                f"The server answered {method} {path} with something that is not JSON.",
+                status=response.status_code,
+            ) from exc
+        if not isinstance(body, dict):
+            raise DomogateError(f"Unexpected answer to {method} {path}.")
+        return body
+
+    # --- public -----------------------------------------------------------------------
+
+    async def info(self) -> JSON:
+        return await self._json("GET", "/api/info")
+
+    # --- authentication ---------------------------------------------------------------
+
+    async def login_password(
+        self, username: str, password: str, device_name: str, public_key: str
+    ) -> JSON:
+        return await self._json(
+            "POST",
+            "/api/auth/password",
+            json={
+                "username": username,
+                "password": password,
+                "device": {"name": device_name, "public_key": public_key},
+            },
+        )
+
+    async def redeem_otp(self, otp: str, name: str, device_name: str, public_key: str) -> JSON:
+        return await self._json(
+            "POST",
+            "/api/auth/otp",
+            json={
+                "otp": otp,
+                "name": name,
+                "device": {"name": device_name, "public_key": public_key},
+            },
+        )
+
+    async def challenge(self, device_id: str) -> JSON:
+        return await self._json("POST", "/api/auth/challenge", json={"device_id": device_id})
+
+    async def sign_in_device(self, device_id: str, challenge: str, signature: str) -> JSON:
+        return await self._json(
+            "POST",
+            "/api/auth/device",
+            json={"device_id": device_id, "challenge": challenge, "signature": signature},
+        )
+
+    async def logout(self) -> None:
+        await self._send("POST", "/api/auth/logout")
+
+    async def me(self) -> JSON:
+        return await self._json("GET", "/api/me")
+
+    # --- project ----------------------------------------------------------------------
+
+    async def project(self) -> JSON:
+        return await self._json("GET", "/api/project")
+
+    async def deploy(
+        self,
+        project_data: dict[str, Any],
+        *,
+        setup_code: str | None = None,
+        password: str | None = None,
+    ) -> JSON:
+        if (setup_code is None) == (password is None):
+            raise InvalidInput("Deploy needs either the setup code or the service password.")
+        body: JSON = {"project": project_data}
+        if setup_code is not None:
+            body["setup_code"] = setup_code
+        else:
+            body["password"] = password
+        return await self._json(
+            "POST", "/api/deploy", json=body, request_timeout=max(self.timeout, DEPLOY_TIMEOUT)
+        )
+
+    # --- managing clients -------------------------------------------------------------
+
+    async def list_clients(self) -> JSON:
+        return await self._json("GET", "/api/clients")
+
+    async def add_client(self, **fields: Any) -> JSON:
+        """``name``, ``group``, ``admin``, ``valid_for_s``, ``account_expires_at``, ``paths``."""
+        body = {k: v for k, v in fields.items() if v is not None}
+        return await self._json("POST", "/api/clients", json=body)
+
+    async def issue_otp(self, user_id: str, valid_for_s: int | None = None) -> JSON:
+        body: JSON = {} if valid_for_s is None else {"valid_for_s": valid_for_s}
+        return await self._json("POST", f"/api/clients/{_q(user_id)}/otp", json=body)
+
+    async def qr(self, user_id: str, fmt: str = "png") -> bytes:
+        if fmt not in ("png", "svg"):
+            raise InvalidInput("The QR code format is png or svg.")
+        response = await self._send("GET", f"/api/clients/{_q(user_id)}/qr.{fmt}")
+        return response.content
+
+    async def revoke_user(self, user_id: str) -> JSON:
+        return await self._json("DELETE", f"/api/clients/{_q(user_id)}")
+
+    async def revoke_device(self, user_id: str, device_id: str) -> JSON:
+        return await self._json("DELETE", f"/api/clients/{_q(user_id)}/devices/{_q(device_id)}")
+
+    # --- audit ------------------------------------------------------------------------
+
+    async def audit(self, limit: int | None = None, user_id: str | None = None) -> JSON:
+        return await self._json("GET", "/api/audit", params={"limit": limit, "user_id": user_id})
+
+    async def audit_jsonl(self) -> str:
+        response = await self._send("GET", "/api/audit.jsonl")
+        return response.text

@@ -1,0 +1,149 @@
+"""Certificate pinning for the Python client.
+
+A domogate server usually has a self-signed certificate generated at first start; the join
+link carries its SHA-256 fingerprint. The client fetches the certificate once (without
+verification, sending nothing but a TLS handshake), checks its fingerprint against the pin,
+stores it, and from then on trusts exactly that certificate and nothing else: the stored
+certificate is the only trust anchor of :func:`pinned_ssl_context`, so a handshake with any
+other certificate fails before a single request byte is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import ssl
+from urllib.parse import urlsplit
+
+from domogate.errors import CertificateMismatch, InvalidInput, ServerUnreachable
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SEPARATORS = str.maketrans("", "", ": \t\r\n-")
+
+
+def normalise_fingerprint(text: str) -> str:
+    """``AB:CD:…`` / ``abcd…`` / ``sha256:AB CD …`` → 64 lower-case hex digits."""
+    cleaned = text.strip()
+    if cleaned.lower().startswith("sha256"):
+        cleaned = cleaned[6:].lstrip("=:")
+    cleaned = cleaned.translate(_SEPARATORS).lower()
+    if not _HEX64.match(cleaned):
+        raise InvalidInput(
+            "A certificate fingerprint is the SHA-256 of the certificate: 64 hexadecimal "
+            f"digits, optionally separated by colons (got {text.strip()[:120]!r})."
+        )
+    return cleaned
+
+
+def colon_form(fp: str) -> str:
+    """``abcd…`` → ``AB:CD:…`` (how fingerprints are shown to people)."""
+    fp = normalise_fingerprint(fp)
+    return ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).upper()
+
+
+def _der_of(pem: bytes) -> bytes:
+    try:
+        return ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("Not a PEM certificate.") from exc
+
+
+def fingerprint(pem: bytes) -> str:
+    """SHA-256 of the certificate's DER encoding, lower-case hex."""
+    return hashlib.sha256(_der_of(pem)).hexdigest()
+
+
+def check_pin(pem: bytes, pin: str) -> str:
+    """Return the certificate's fingerprint; ``CertificateMismatch`` if it is not ``pin``."""
+    actual = fingerprint(pem)
+    expected = normalise_fingerprint(pin)
+    if actual != expected:
+        raise CertificateMismatch(
+            "The server's certificate does not match the pinned fingerprint; refusing to "
+            f"connect (expected {colon_form(expected)}, got {colon_form(actual)}).",
+            expected=expected,
+            actual=actual,
+        )
+    return actual
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """Host and port of an ``http(s)://`` URL (default ports 443 / 80)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"Not a server URL: {url!r} (expected https://HOST:PORT).")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"Bad port in {url!r}.") from exc
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def fetch_certificate(host: str, port: int, timeout: float = 10.0) -> bytes:
+    """The certificate the server at ``host:port`` presents, as PEM.
+
+    Verification is off: this only *reads* the certificate so that its fingerprint can be
+    compared with a pin. Nothing but the TLS handshake (and its close) is sent.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    where = f"{host}:{port}"
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except ssl.SSLError as exc:
+        raise ServerUnreachable(
+            f"TLS handshake with {where} failed ({exc.reason or exc}); is it a domogate "
+            "server over HTTPS?",
+            url=where,
+        ) from exc
+    except (OSError, TimeoutError) as exc:
+        raise ServerUnreachable(f"Cannot reach {where}: {_reason(exc)}.", url=where) from exc
+    if not der:
+        raise ServerUnreachable(f"{where} presented no certificate.", url=where)
+    return ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or exc.__class__.__name__
+
+
+def pinned_ssl_context(cert_pem: bytes) -> ssl.SSLContext:
+    """A client context that trusts exactly ``cert_pem`` (and no system CA).
+
+    The host name is not checked: the pin identifies the server, whatever address it is
+    reached at. OpenSSL accepts a self-signed certificate that is in the trust store as its
+    own anchor, so the chain check succeeds for that certificate only.
+    """
+    _der_of(cert_pem)  # fail early and clearly on garbage
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=cert_pem.decode("ascii"))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    # Python ≥ 3.13 sets VERIFY_X509_STRICT by default, which rejects some self-signed leaf
+    # certificates (no authority key identifier); the pin is what we rely on here.
+    strict = getattr(ssl, "VERIFY_X509_STRICT", 0)
+    if strict:
+        ctx.verify_flags &= ~strict
+    return ctx
+
+
+def is_verification_failure(exc: BaseException) -> bool:
+    """True if ``exc`` (or anything it wraps) is a failed certificate verification."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

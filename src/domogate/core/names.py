@@ -1,0 +1,26 @@
+"""Rules for the names people give themselves and their devices (untrusted text)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from domogate.errors import InvalidInput
+
+MAX_NAME = 64
+
+
+def clean_name(raw: object, what: str = "name", max_len: int = MAX_NAME) -> str:
+    """Strip, NFC-normalise and check a display name; raise ``InvalidInput`` otherwise.
+
+    Any printable text is allowed (it is always shown as text, never as markup).
+    """
+    if not isinstance(raw, str):
+        raise InvalidInput(f"The {what} must be text.")
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name:
+        raise InvalidInput(f"The {what} is empty.")
+    if len(name) > max_len:
+        raise InvalidInput(f"The {what} is longer than {max_len} characters.")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise InvalidInput(f"The {what} contains control characters.")
+    return name

@@ -1,0 +1,112 @@
+"""Composition root of the server: data folder + storage + services + web app + uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from domogate.services.clock import SystemClock
+from domogate.services.container import Services, build_services
+from domogate.settings import ServerSettings
+from domogate.storage.datadir import DataDir
+from domogate.storage.sql import open_store
+
+log = logging.getLogger("domogate.server")
+
+
+@dataclass
+class OpenedServer:
+    data: DataDir
+    services: Services
+    first_start: bool
+
+
+def prepare_data(settings: ServerSettings) -> tuple[DataDir, bool]:
+    data = DataDir(settings.data_dir)
+    hosts = ["localhost", "127.0.0.1", "::1"]
+    if settings.host not in hosts and settings.host not in ("0.0.0.0", "::"):  # noqa: S104
+        hosts.append(settings.host)
+    first = data.initialise(hostnames=hosts)
+    return data, first
+
+
+async def open_services(settings: ServerSettings, data: DataDir) -> Services:
+    store = await open_store(data.database_url)
+    before_commit: Callable[[], Awaitable[None]] | None = None
+    if settings.deploy_pause_s > 0:
+        pause = settings.deploy_pause_s
+
+        async def before_commit() -> None:
+            sys.stderr.write("deploy: committing (fault injection pause)\n")
+            sys.stderr.flush()
+            await asyncio.sleep(pause)
+
+    return build_services(
+        settings=settings,
+        store=store,
+        clock=SystemClock(),
+        server_id=data.server_id,
+        otp_key=data.derive_key("otp-digest"),
+        seal_key=data.derive_key("otp-seal"),
+        fingerprint=None if settings.insecure_http else data.fingerprint,
+        setup_codes=data,
+        randbelow=secrets.randbelow,
+        deploy_before_commit=before_commit,
+    )
+
+
+def banner(settings: ServerSettings, data: DataDir, first_start: bool) -> str:
+    lines = [f"domogate server listening on {settings.local_url()}"]
+    if settings.insecure_http:
+        lines.append(
+            "WARNING: plain HTTP (--insecure-http): passwords and OTPs cross the network "
+            "unencrypted. Use only for development."
+        )
+    else:
+        lines.append(f"TLS certificate SHA-256 fingerprint: {data.fingerprint}")
+    lines.append(f"server id: {data.server_id}")
+    lines.append(f"data folder: {data.path}")
+    code = data.setup_code()
+    if code is not None:
+        lines.append(
+            f"setup code for the first deploy: {code}"
+            + ("" if first_start else "  (no project deployed yet)")
+        )
+    return "\n".join(lines)
+
+
+def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
+    data, first = prepare_data(settings)
+
+    async def main() -> None:
+        services = await open_services(settings, data)
+        from domogate.web.app import create_app
+
+        app = create_app(settings, services)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
+            ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
+            log_level=log_level,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            lifespan="on",
+            server_header=False,
+            proxy_headers=settings.trust_proxy_headers,
+        )
+        server = uvicorn.Server(config)
+        try:
+            await server.serve()
+        finally:
+            await services.close()
+
+    print(banner(settings, data, first), flush=True)
+    asyncio.run(main())

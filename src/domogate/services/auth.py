@@ -1,0 +1,298 @@
+"""Use cases that let someone in: password login, OTP redemption, device sign-in.
+
+Every way in is throttled, audited, and answers failures without saying which part of a
+credential was wrong.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from domogate.core import devicekeys
+from domogate.core import otp as otp_rules
+from domogate.core.accounts import Device, OtpRecord, OtpState, User
+from domogate.core.names import clean_name
+from domogate.errors import (
+    AccountExpired,
+    AutomaticAuthenticationDisabled,
+    ChallengeInvalid,
+    Conflict,
+    DomogateError,
+    InvalidCredentials,
+    InvalidInput,
+    OtpDisabled,
+    OtpExpired,
+    OtpInvalid,
+    OtpUsed,
+    PathNotAllowed,
+    RateLimited,
+    Revoked,
+    SignatureInvalid,
+    Unauthenticated,
+)
+from domogate.services.audit import AuditLog
+from domogate.services.context import Authenticated, Caller, RequestContext
+from domogate.services.events import ClientsChanged, EventHub
+from domogate.services.hashing import PasswordWorker
+from domogate.services.ports import AccountStore, Clock
+from domogate.services.project_state import ProjectState
+from domogate.services.sessions import SessionRegistry
+from domogate.services.throttling import KeyedBuckets, take_all
+from domogate.settings import ServerSettings
+
+GLOBAL = "*"
+
+
+@dataclass(frozen=True)
+class IssuedChallenge:
+    challenge: str
+    expires_at: datetime
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        settings: ServerSettings,
+        store: AccountStore,
+        clock: Clock,
+        project: ProjectState,
+        sessions: SessionRegistry,
+        passwords: PasswordWorker,
+        audit: AuditLog,
+        events: EventHub,
+        server_id: str,
+        otp_key: bytes,
+        id_source: Callable[[], str] = new_id,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._project = project
+        self._sessions = sessions
+        self._passwords = passwords
+        self._audit = audit
+        self._events = events
+        self._server_id = server_id
+        self._otp_key = otp_key
+        self._new_id = id_source
+        t = settings.throttle
+        self._otp_source = KeyedBuckets(t.otp_per_source)
+        self._otp_global = KeyedBuckets(t.otp_global)
+        self._pw_source = KeyedBuckets(t.password_per_source)
+        self._pw_account = KeyedBuckets(t.password_per_account)
+        self._challenge_source = KeyedBuckets(t.challenge_per_source)
+        self._challenges: dict[str, tuple[str, datetime]] = {}
+
+    @property
+    def server_id(self) -> str:
+        return self._server_id
+
+    # --- password -----------------------------------------------------------------------
+
+    async def login_password(
+        self,
+        ctx: RequestContext,
+        username: str,
+        password: str,
+        device_name: str,
+        public_key: str,
+    ) -> Authenticated:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise InvalidInput("username and password must be text.")
+        account_key = username.strip().casefold()[:128]
+        now_m = self._clock.monotonic()
+        take_all(now_m, (self._pw_source, ctx.source))
+        wait = self._pw_account.retry_after(account_key, now_m)
+        if wait > 0:
+            # Too many failures for this name: stop checking it for a while. Enrolled
+            # devices of the owner keep signing in with their keys meanwhile.
+            await self._audit.record(
+                "login.password", "rate_limited", ctx, actor_name=username[:64]
+            )
+            raise RateLimited(wait)
+        device_name = clean_name(device_name, "device name", 100)
+        devicekeys.load_public_key(public_key)
+        user = await self._store.find_user_by_name(username.strip()) if username.strip() else None
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if not ok or user is None:
+            self._pw_account.take(account_key, now_m)  # count the failure
+            await self._audit.record(
+                "login.password", InvalidCredentials.code, ctx, actor_name=username[:64]
+            )
+            raise InvalidCredentials()
+        try:
+            self._check_user_may_enter(user, ctx)
+        except DomogateError as exc:
+            await self._audit.record("login.password", exc.code, ctx, actor=user)
+            raise
+        now = self._clock.now()
+        device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
+        await self._store.add_device(device)
+        auth = self._open(user, device, ctx, now)
+        await self._audit.record(
+            "login.password", "ok", ctx, actor=user, target=user.id, device_id=device.id
+        )
+        self._events.publish(ClientsChanged())
+        return auth
+
+    # --- OTP -----------------------------------------------------------------------------
+
+    async def redeem_otp(
+        self,
+        ctx: RequestContext,
+        typed_otp: str,
+        name: str | None,
+        device_name: str,
+        public_key: str,
+    ) -> Authenticated:
+        if not self._project.system.use_otp_authentication:
+            await self._audit.record("otp.redeem", OtpDisabled.code, ctx)
+            raise OtpDisabled()
+        take_all(
+            self._clock.monotonic(),
+            (self._otp_source, ctx.source),
+            (self._otp_global, GLOBAL),
+        )
+        if not isinstance(typed_otp, str):
+            raise InvalidInput("otp must be text.")
+        try:
+            record, user = await self._find_redeemable(typed_otp)
+            self._check_user_may_enter(user, ctx)
+            new_name = user.name
+            if user.name is None:
+                if name is None:
+                    raise InvalidInput("Your name is required.", field="name")
+                new_name = clean_name(name, "name")
+                clash = await self._store.find_user_by_name(new_name)
+                if clash is not None and clash.id != user.id:
+                    raise Conflict(
+                        "This name is already used by someone else; choose another.", field="name"
+                    )
+            device_name = clean_name(device_name, "device name", 100)
+            devicekeys.load_public_key(public_key)
+            now = self._clock.now()
+            named = replace(user, name=new_name)
+            device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
+            if not await self._store.redeem_otp(record.id, now, named, device):
+                raise OtpUsed()
+        except DomogateError as exc:
+            await self._audit.record("otp.redeem", exc.code, ctx, actor_name=(name or "")[:64])
+            raise
+        auth = self._open(named, device, ctx, now)
+        await self._audit.record(
+            "otp.redeem", "ok", ctx, actor=named, target=named.id, device_id=device.id
+        )
+        self._events.publish(ClientsChanged())
+        return auth
+
+    async def _find_redeemable(self, typed: str) -> tuple[OtpRecord, User]:
+        canonical = otp_rules.normalise(typed[:64])
+        if not otp_rules.is_well_formed(canonical):
+            raise OtpInvalid()
+        record = await self._store.find_otp_by_digest(otp_rules.digest(self._otp_key, canonical))
+        if record is None or record.state in (OtpState.REPLACED, OtpState.REVOKED):
+            raise OtpInvalid()
+        if record.state is OtpState.USED:
+            raise OtpUsed()
+        now = self._clock.now()
+        if record.state is OtpState.EXPIRED or now >= record.expires_at:
+            if record.state is OtpState.PENDING:
+                await self._store.finish_otp(record.id, OtpState.EXPIRED, now)
+                self._events.publish(ClientsChanged())
+            raise OtpExpired()
+        user = await self._store.get_user(record.user_id)
+        if user is None:
+            raise OtpInvalid()
+        return record, user
+
+    # --- device keys ------------------------------------------------------------------
+
+    async def challenge(self, ctx: RequestContext, device_id: str) -> IssuedChallenge:
+        if not isinstance(device_id, str) or not 0 < len(device_id) <= 64:
+            raise InvalidInput("device_id is missing or malformed.", field="device_id")
+        self._challenge_source.take(ctx.source, self._clock.monotonic())
+        now = self._clock.now()
+        if len(self._challenges) > 10_000:
+            self._challenges = {c: v for c, v in self._challenges.items() if v[1] > now}
+        challenge = secrets.token_urlsafe(24)
+        expires = now + self._settings.challenge_ttl
+        self._challenges[challenge] = (device_id, expires)
+        return IssuedChallenge(challenge, expires)
+
+    async def sign_in_device(
+        self, ctx: RequestContext, device_id: str, challenge: str, signature: str
+    ) -> Authenticated:
+        try:
+            if not self._project.system.automatic_authentication:
+                raise AutomaticAuthenticationDisabled()
+            entry = self._challenges.pop(challenge, None) if isinstance(challenge, str) else None
+            now = self._clock.now()
+            if entry is None or entry[0] != device_id or now >= entry[1]:
+                raise ChallengeInvalid()
+            device = await self._store.get_device(device_id)
+            if device is None:
+                raise SignatureInvalid()
+            message = devicekeys.challenge_message(self._server_id, device_id, challenge)
+            if not isinstance(signature, str) or not devicekeys.verify(
+                device.public_key, message, signature
+            ):
+                raise SignatureInvalid()
+            if device.revoked_at is not None:
+                raise Revoked()
+            user = await self._store.get_user(device.user_id)
+            if user is None:
+                raise Revoked()
+            self._check_user_may_enter(user, ctx)
+        except DomogateError as exc:
+            await self._audit.record("sign_in.device", exc.code, ctx, device_id=str(device_id)[:64])
+            raise
+        await self._store.touch_device(device.id, now, ctx.path)
+        auth = self._open(user, device, ctx, now)
+        await self._audit.record("sign_in.device", "ok", ctx, actor=user, device_id=device.id)
+        return auth
+
+    # --- sessions ---------------------------------------------------------------------
+
+    async def authenticate(self, token: str, ctx: RequestContext) -> Caller:
+        """The caller behind a session token, re-checked against the account's state."""
+        session = self._sessions.get(token, self._clock.now())
+        user = await self._store.get_user(session.user_id)
+        if user is None:
+            self._sessions.close(token)
+            raise Unauthenticated()
+        if user.revoked_at is not None:
+            self._sessions.close(token)
+            raise Revoked()
+        if user.is_account_expired(self._clock.now()):
+            self._sessions.close(token)
+            raise AccountExpired()
+        return Caller(session, user, ctx)
+
+    def logout(self, token: str) -> None:
+        self._sessions.close(token)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _check_user_may_enter(self, user: User, ctx: RequestContext) -> None:
+        now = self._clock.now()
+        if user.revoked_at is not None:
+            raise Revoked("This account has been revoked by an administrator.")
+        if user.is_account_expired(now):
+            raise AccountExpired()
+        if ctx.path not in user.allowed_paths:
+            raise PathNotAllowed()
+
+    def _open(
+        self, user: User, device: Device, ctx: RequestContext, now: datetime
+    ) -> Authenticated:
+        token, session = self._sessions.open(user.id, device.id, ctx.path, ctx.source, now)
+        return Authenticated(token, session, user, device)

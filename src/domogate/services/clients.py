@@ -1,0 +1,400 @@
+"""Manage clients (admins): add a slot with an OTP, issue OTPs, revoke, list, expire."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import segno
+
+from domogate.core import otp as otp_rules
+from domogate.core.accounts import (
+    ALL_PATHS,
+    ClientStatus,
+    ConnectionPath,
+    Device,
+    OtpRecord,
+    OtpState,
+    User,
+    UserOrigin,
+    client_label,
+    client_status,
+)
+from domogate.core.joinlink import JoinLink
+from domogate.core.names import clean_name
+from domogate.errors import Conflict, Forbidden, InvalidInput, NotFound, OtpDisabled
+from domogate.security.sealing import Sealer
+from domogate.services.audit import AuditLog
+from domogate.services.context import Caller
+from domogate.services.events import ClientsChanged, DevicesRevoked, EventHub
+from domogate.services.ports import AccountStore, Clock
+from domogate.services.project_state import ProjectState
+from domogate.services.sessions import Presence, SessionRegistry
+from domogate.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class Issued:
+    client: dict[str, Any]
+    otp: str  # display form
+    otp_expires_at: datetime
+    join_link: str
+
+
+def _path_value(path: ConnectionPath | None) -> str | None:
+    return path.value if path is not None else None
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+class ClientsService:
+    def __init__(
+        self,
+        *,
+        settings: ServerSettings,
+        store: AccountStore,
+        clock: Clock,
+        project: ProjectState,
+        sessions: SessionRegistry,
+        presence: Presence,
+        audit: AuditLog,
+        events: EventHub,
+        server_id: str,
+        otp_key: bytes,
+        sealer: Sealer,
+        fingerprint: str | None,
+        randbelow: Callable[[int], int] = secrets.randbelow,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._project = project
+        self._sessions = sessions
+        self._presence = presence
+        self._audit = audit
+        self._events = events
+        self._server_id = server_id
+        self._otp_key = otp_key
+        self._sealer = sealer
+        self._fingerprint = fingerprint
+        self._randbelow = randbelow
+
+    # --- queries ----------------------------------------------------------------------
+
+    async def list_clients(self, caller: Caller) -> list[dict[str, Any]]:
+        self._require_admin(caller)
+        return await self.snapshot()
+
+    async def snapshot(self) -> list[dict[str, Any]]:
+        """The Clients table as admins see it (also pushed over the WebSocket)."""
+        users = await self._store.list_users()
+        devices = await self._store.list_devices()
+        pending = {o.user_id: o for o in await self._store.pending_otps()}
+        by_user: dict[str, list[Device]] = {}
+        for d in devices:
+            by_user.setdefault(d.user_id, []).append(d)
+        online = self._presence.online()
+        now = self._clock.now()
+        rows = [self._view(u, by_user.get(u.id, []), pending.get(u.id), online, now) for u in users]
+        order = {ClientStatus.PENDING: 0, ClientStatus.ONLINE: 1, ClientStatus.OFFLINE: 2}
+        rows.sort(key=lambda r: (order.get(ClientStatus(r["status"]), 3), r["label"].casefold()))
+        return rows
+
+    async def client(self, user_id: str) -> dict[str, Any]:
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("No such client.")
+        devices = await self._store.list_devices(user_id)
+        pending = next((o for o in await self._store.pending_otps() if o.user_id == user_id), None)
+        return self._view(user, devices, pending, self._presence.online(), self._clock.now())
+
+    def _view(
+        self,
+        user: User,
+        devices: list[Device],
+        pending: OtpRecord | None,
+        online: frozenset[str],
+        now: datetime,
+    ) -> dict[str, Any]:
+        plain = None
+        if pending is not None and pending.is_live(now) and pending.sealed is not None:
+            plain = self._sealer.open(pending.sealed)
+        status = client_status(user, devices, pending, online, now)
+        seen = [d for d in devices if d.last_seen_at is not None]
+        last = max(seen, key=lambda d: d.last_seen_at or now, default=None)
+        return {
+            "id": user.id,
+            "label": client_label(user, status, plain),
+            "name": user.name,
+            "group": user.group,
+            "admin": user.admin,
+            "status": status.value,
+            "origin": user.origin.value,
+            "allowed_paths": sorted(p.value for p in user.allowed_paths),
+            "otp_expires_at": _iso(pending.expires_at)
+            if pending and pending.is_live(now)
+            else None,
+            "account_expires_at": _iso(user.account_expires_at),
+            "created_at": _iso(user.created_at),
+            "revoked_at": _iso(user.revoked_at),
+            "last_seen": _iso(last.last_seen_at) if last else None,
+            "path": (last.last_path.value if last and last.last_path else None),
+            "devices": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "path": _path_value(self._presence.path_of(d.id) or d.last_path),
+                    "last_seen": _iso(d.last_seen_at),
+                    "online": d.id in online and d.revoked_at is None,
+                    "revoked": d.revoked_at is not None,
+                    "created_at": _iso(d.created_at),
+                }
+                for d in sorted(devices, key=lambda d: d.created_at)
+            ],
+        }
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def add_client(
+        self,
+        caller: Caller,
+        *,
+        base_url: str,
+        name: str | None = None,
+        group: str | None = None,
+        admin: bool = False,
+        valid_for: timedelta | None = None,
+        account_expires_at: datetime | None = None,
+        paths: list[str] | None = None,
+    ) -> Issued:
+        self._require_admin(caller)
+        self._require_otp_enabled()
+        groups = self._project.group_names()
+        if not groups:
+            raise Conflict("Deploy a project before adding clients.")
+        group = group or groups[0]
+        if group not in groups:
+            raise InvalidInput(
+                f"Unknown group {group!r}; the project's groups are: {', '.join(groups)}.",
+                field="group",
+            )
+        clean = clean_name(name, "name") if name not in (None, "") else None
+        if clean is not None and await self._store.find_user_by_name(clean) is not None:
+            raise Conflict(f"A user named {clean!r} already exists.", field="name")
+        now = self._clock.now()
+        if account_expires_at is not None and account_expires_at <= now:
+            raise InvalidInput("The account end date is in the past.", field="account_expires_at")
+        allowed = self._parse_paths(paths)
+        validity = self._validity(valid_for)
+        user = User(
+            id=uuid.uuid4().hex,
+            name=clean,
+            group=group,
+            admin=bool(admin),
+            origin=UserOrigin.ADMIN,
+            created_at=now,
+            allowed_paths=allowed,
+            account_expires_at=account_expires_at,
+        )
+        await self._store.add_user(user)
+        issued = await self._issue(user, validity, base_url, now)
+        await self._audit.record(
+            "client.add",
+            "ok",
+            caller.context,
+            actor=caller.user,
+            target=user.id,
+            name=clean,
+            group=group,
+            admin=bool(admin),
+            otp_expires_at=_iso(issued.otp_expires_at),
+        )
+        self._events.publish(ClientsChanged())
+        return issued
+
+    async def issue_otp(
+        self, caller: Caller, user_id: str, *, base_url: str, valid_for: timedelta | None = None
+    ) -> Issued:
+        self._require_admin(caller)
+        self._require_otp_enabled()
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("No such client.")
+        if user.revoked_at is not None:
+            raise Conflict("This user is revoked; add a new user instead.")
+        now = self._clock.now()
+        issued = await self._issue(user, self._validity(valid_for), base_url, now)
+        await self._audit.record(
+            "client.otp",
+            "ok",
+            caller.context,
+            actor=caller.user,
+            target=user.id,
+            otp_expires_at=_iso(issued.otp_expires_at),
+        )
+        self._events.publish(ClientsChanged())
+        return issued
+
+    async def revoke_user(self, caller: Caller, user_id: str) -> dict[str, Any]:
+        self._require_admin(caller)
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("No such client.")
+        if user.id == caller.user.id:
+            raise Conflict("You cannot revoke yourself; ask another administrator.")
+        now = self._clock.now()
+        devices = await self._store.list_devices(user_id)
+        ids = [d.id for d in devices if d.revoked_at is None]
+        if user.revoked_at is None:
+            from dataclasses import replace
+
+            await self._store.update_user(replace(user, revoked_at=now))
+        if ids:
+            await self._store.revoke_devices(ids, now)
+        for o in await self._store.pending_otps():
+            if o.user_id == user_id:
+                await self._store.finish_otp(o.id, OtpState.REVOKED, now)
+        self._cut(frozenset(d.id for d in devices))
+        await self._audit.record(
+            "client.revoke", "ok", caller.context, actor=caller.user, target=user.id, devices=ids
+        )
+        self._events.publish(ClientsChanged())
+        return await self.client(user_id)
+
+    async def revoke_device(self, caller: Caller, user_id: str, device_id: str) -> dict[str, Any]:
+        self._require_admin(caller)
+        device = await self._store.get_device(device_id)
+        if device is None or device.user_id != user_id:
+            raise NotFound("No such device for this client.")
+        if device.id == caller.session.device_id:
+            raise Conflict("You cannot revoke the device you are using.")
+        if device.revoked_at is None:
+            await self._store.revoke_devices([device.id], self._clock.now())
+        self._cut(frozenset({device.id}))
+        await self._audit.record(
+            "device.revoke",
+            "ok",
+            caller.context,
+            actor=caller.user,
+            target=user_id,
+            device_id=device.id,
+        )
+        self._events.publish(ClientsChanged())
+        return await self.client(user_id)
+
+    async def join_link_of_pending(self, caller: Caller, user_id: str, base_url: str) -> str:
+        self._require_admin(caller)
+        now = self._clock.now()
+        for o in await self._store.pending_otps():
+            if o.user_id == user_id and o.is_live(now) and o.sealed is not None:
+                return self._join_link(self._sealer.open(o.sealed), base_url)
+        raise NotFound("This client has no pending one-time password.")
+
+    async def expire_due(self) -> int:
+        """Finish every pending OTP past its expiry (wiping its copies); returns how many."""
+        now = self._clock.now()
+        count = 0
+        for o in await self._store.pending_otps():
+            if now >= o.expires_at and await self._store.finish_otp(o.id, OtpState.EXPIRED, now):
+                count += 1
+        if count:
+            self._events.publish(ClientsChanged())
+        return count
+
+    async def next_expiry(self) -> datetime | None:
+        pending = await self._store.pending_otps()
+        return min((o.expires_at for o in pending), default=None)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _cut(self, device_ids: frozenset[str]) -> None:
+        """End sessions and live connections of these devices now."""
+        self._sessions.close_devices(device_ids)
+        if device_ids:
+            self._events.publish(DevicesRevoked(device_ids))
+
+    async def _issue(self, user: User, validity: timedelta, base_url: str, now: datetime) -> Issued:
+        canonical = otp_rules.generate(self._randbelow)
+        record = OtpRecord(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            digest=otp_rules.digest(self._otp_key, canonical),
+            created_at=now,
+            expires_at=now + validity,
+            sealed=self._sealer.seal(canonical),
+        )
+        await self._store.add_otp(record)
+        view = await self.client(user.id)
+        return Issued(
+            client=view,
+            otp=otp_rules.display(canonical),
+            otp_expires_at=record.expires_at,
+            join_link=self._join_link(canonical, base_url),
+        )
+
+    def _join_link(self, canonical: str, base_url: str) -> str:
+        project = self._project.project
+        external = None
+        name = None
+        if project is not None:
+            name = project.name
+            if project.server.external_address:
+                external = project.server.external_address
+        return JoinLink(
+            base_url=base_url,
+            server_id=self._server_id,
+            fingerprint=self._fingerprint,
+            otp=otp_rules.display(canonical),
+            external_url=external,
+            server_name=name,
+        ).to_url()
+
+    def _validity(self, valid_for: timedelta | None) -> timedelta:
+        validity = valid_for or self._settings.otp_default_validity
+        if validity <= timedelta(0):
+            raise InvalidInput("The validity must be positive.", field="valid_for_s")
+        if validity > self._settings.otp_max_validity:
+            hours = self._settings.otp_max_validity.total_seconds() / 3600
+            raise InvalidInput(
+                f"A one-time password may be valid for at most {hours:g} hours.",
+                field="valid_for_s",
+            )
+        return validity
+
+    @staticmethod
+    def _parse_paths(paths: list[str] | None) -> frozenset[ConnectionPath]:
+        if not paths:
+            return ALL_PATHS
+        try:
+            return frozenset(ConnectionPath(p) for p in paths)
+        except ValueError as exc:
+            raise InvalidInput("paths must be among: local, cloud.", field="paths") from exc
+
+    def _require_admin(self, caller: Caller) -> None:
+        if not caller.user.admin or caller.user.revoked_at is not None:
+            raise Forbidden("Only administrators can manage clients.")
+
+    def _require_otp_enabled(self) -> None:
+        if not self._project.system.use_otp_authentication:
+            raise OtpDisabled("One-time passwords are disabled in this project.")
+
+
+def qr_image(link: str, fmt: str) -> tuple[bytes, str]:
+    """The QR code of a join link as PNG or SVG bytes, with its media type."""
+    import io
+
+    qr = segno.make(link, error="m")
+    buf = io.BytesIO()
+    if fmt == "png":
+        qr.save(buf, kind="png", scale=8, border=4)
+        return buf.getvalue(), "image/png"
+    if fmt == "svg":
+        qr.save(buf, kind="svg", scale=8, border=4, xmldecl=False, svgns=True)
+        return buf.getvalue(), "image/svg+xml"
+    raise InvalidInput("QR format must be png or svg.")

@@ -1,0 +1,121 @@
+"""Assembly of the services for one server (explicit; nothing is global)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from domogate.security.passwords import Passwords
+from domogate.security.sealing import Sealer
+from domogate.services.audit import AuditLog
+from domogate.services.auth import AuthService
+from domogate.services.clients import ClientsService
+from domogate.services.deploy import DeployService, SetupCodes
+from domogate.services.events import EventHub
+from domogate.services.hashing import PasswordWorker
+from domogate.services.ports import AccountStore, Clock
+from domogate.services.project_state import ProjectState
+from domogate.services.sessions import Presence, SessionRegistry
+from domogate.settings import ServerSettings
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    store: AccountStore
+    clock: Clock
+    server_id: str
+    fingerprint: str | None
+    events: EventHub
+    project: ProjectState
+    sessions: SessionRegistry
+    presence: Presence
+    passwords: PasswordWorker
+    audit: AuditLog
+    auth: AuthService
+    clients: ClientsService
+    deploy: DeployService
+
+    async def start(self) -> None:
+        await self.project.load(self.store)
+
+    async def close(self) -> None:
+        self.passwords.close()
+        await self.store.close()
+
+
+def build_services(
+    *,
+    settings: ServerSettings,
+    store: AccountStore,
+    clock: Clock,
+    server_id: str,
+    otp_key: bytes,
+    seal_key: bytes,
+    fingerprint: str | None,
+    setup_codes: SetupCodes,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+    deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> Services:
+    events = EventHub()
+    project = ProjectState()
+    sessions = SessionRegistry(settings.session_ttl)
+    presence = Presence()
+    passwords = PasswordWorker(Passwords(settings.argon2), settings.password_workers)
+    audit = AuditLog(store, clock)
+    sealer = Sealer(seal_key)
+    auth = AuthService(
+        settings=settings,
+        store=store,
+        clock=clock,
+        project=project,
+        sessions=sessions,
+        passwords=passwords,
+        audit=audit,
+        events=events,
+        server_id=server_id,
+        otp_key=otp_key,
+    )
+    clients = ClientsService(
+        settings=settings,
+        store=store,
+        clock=clock,
+        project=project,
+        sessions=sessions,
+        presence=presence,
+        audit=audit,
+        events=events,
+        server_id=server_id,
+        otp_key=otp_key,
+        sealer=sealer,
+        fingerprint=fingerprint,
+        randbelow=randbelow,
+    )
+    deploy = DeployService(
+        settings=settings,
+        store=store,
+        clock=clock,
+        project=project,
+        passwords=passwords,
+        audit=audit,
+        events=events,
+        setup_codes=setup_codes,
+        before_commit=deploy_before_commit,
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        clock=clock,
+        server_id=server_id,
+        fingerprint=fingerprint,
+        events=events,
+        project=project,
+        sessions=sessions,
+        presence=presence,
+        passwords=passwords,
+        audit=audit,
+        auth=auth,
+        clients=clients,
+        deploy=deploy,
+    )

@@ -1,0 +1,203 @@
+"""Deploy a project: authorise, validate, sync initial users, switch atomically, announce."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from domogate.core.accounts import ProjectVersion, User, UserOrigin
+from domogate.core.project import Project, project_to_data, validate_project_data
+from domogate.errors import Conflict, DomogateError, InvalidInput, SetupCodeInvalid
+from domogate.services.audit import AuditLog
+from domogate.services.context import RequestContext
+from domogate.services.events import EventHub, ProjectChanged
+from domogate.services.hashing import PasswordWorker
+from domogate.services.ports import AccountStore, Clock
+from domogate.services.project_state import DeployedProject, ProjectState
+from domogate.services.throttling import KeyedBuckets
+from domogate.settings import ServerSettings
+
+
+class SetupCodes(Protocol):
+    def check_setup_code(self, typed: str) -> bool: ...
+    def discard_setup_code(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    version: int
+    name: str
+    users_created: list[str] = field(default_factory=list)
+    users_updated: list[str] = field(default_factory=list)
+    users_removed: list[str] = field(default_factory=list)
+    users_kept: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "users_created": self.users_created,
+            "users_updated": self.users_updated,
+            "users_removed": self.users_removed,
+            "users_kept": self.users_kept,
+        }
+
+
+class DeployService:
+    def __init__(
+        self,
+        *,
+        settings: ServerSettings,
+        store: AccountStore,
+        clock: Clock,
+        project: ProjectState,
+        passwords: PasswordWorker,
+        audit: AuditLog,
+        events: EventHub,
+        setup_codes: SetupCodes,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._project = project
+        self._passwords = passwords
+        self._audit = audit
+        self._events = events
+        self._setup_codes = setup_codes
+        self._before_commit = before_commit
+        self._throttle = KeyedBuckets(settings.throttle.password_per_source)
+
+    async def deploy(
+        self,
+        ctx: RequestContext,
+        data: object,
+        *,
+        setup_code: str | None = None,
+        password: str | None = None,
+    ) -> DeployResult:
+        try:
+            self._throttle.take(ctx.source, self._clock.monotonic())
+            await self._authorise(setup_code, password)
+            project = validate_project_data(data, file="deployed project")
+            result = await self._switch(project, ctx)
+        except DomogateError as exc:
+            await self._audit.record("deploy", exc.code, ctx)
+            raise
+        await self._audit.record("deploy", "ok", ctx, actor_name="integrator", **result.to_dict())
+        self._events.publish(ProjectChanged(result.version))
+        return result
+
+    async def _authorise(self, setup_code: str | None, password: str | None) -> None:
+        current = self._project.project
+        service_hash = current.system.password if current else None
+        if service_hash is None:
+            # No project yet (or one without a service password): the setup code printed
+            # by the server at its first start is what authorises a deploy.
+            if not setup_code or not self._setup_codes.check_setup_code(setup_code):
+                raise SetupCodeInvalid(
+                    "Wrong or missing setup code (see `domogate server setup-code`)."
+                    if current is None
+                    else "The deployed project has no service password: use the setup code."
+                )
+            return
+        if password is None:
+            raise SetupCodeInvalid("This server already has a project: give its service password.")
+        if not await self._passwords.verify(service_hash, password):
+            raise SetupCodeInvalid("Wrong service password.")
+
+    async def _switch(self, project: Project, ctx: RequestContext) -> DeployResult:
+        now = self._clock.now()
+        groups = set(project.group_names())
+        existing = await self._store.list_users()
+        devices = await self._store.list_devices()
+        with_devices = {d.user_id for d in devices if d.revoked_at is None}
+        by_key = {u.name.casefold(): u for u in existing if u.name}
+        wanted = {u.name.casefold(): u for u in project.users}
+
+        upserts: list[User] = []
+        created: list[str] = []
+        updated: list[str] = []
+        for key, pu in wanted.items():
+            old = by_key.get(key)
+            if old is None:
+                upserts.append(
+                    User(
+                        id=uuid.uuid4().hex,
+                        name=pu.name,
+                        group=pu.group,
+                        admin=pu.admin,
+                        origin=UserOrigin.PROJECT,
+                        created_at=now,
+                        password_hash=pu.password,
+                    )
+                )
+                created.append(pu.name)
+            else:
+                new = replace(
+                    old,
+                    name=pu.name,
+                    group=pu.group,
+                    admin=pu.admin,
+                    password_hash=pu.password,
+                    origin=UserOrigin.PROJECT,
+                )
+                if new != old:
+                    upserts.append(new)
+                    updated.append(pu.name)
+
+        removed: list[str] = []
+        kept: list[str] = []
+        delete_ids: list[str] = []
+        orphans: list[str] = []
+        for u in existing:
+            if u.name and u.name.casefold() in wanted:
+                continue
+            if u.origin is UserOrigin.PROJECT:
+                if u.id in with_devices:
+                    kept.append(u.name or u.id)  # never silently delete someone with devices
+                    if u.group not in groups:
+                        orphans.append(u.name or u.id)
+                else:
+                    delete_ids.append(u.id)
+                    removed.append(u.name or u.id)
+            elif u.revoked_at is None and u.group not in groups:
+                orphans.append(u.name or u.id)
+        if orphans:
+            raise Conflict(
+                "The new project removes groups that users still belong to: "
+                + ", ".join(sorted(orphans))
+                + ". Keep their groups, or revoke those users first.",
+                users=sorted(orphans),
+            )
+
+        previous = self._project.version or 0
+        version = ProjectVersion(
+            version=previous + 1,
+            data=project_to_data(project),
+            deployed_at=now,
+            deployed_by=ctx.source,
+        )
+        if self._before_commit is not None:
+            await self._before_commit()
+        await self._store.deploy_project(version, upserts, delete_ids)
+        self._project.current = DeployedProject(version.version, project)
+        if previous == 0 or project.system.password is not None:
+            self._setup_codes.discard_setup_code()
+        return DeployResult(version.version, project.name, created, updated, removed, kept)
+
+
+async def set_admin(store: AccountStore, name: str, admin: bool) -> User:
+    """Local maintenance: grant or revoke the admin flag by user name."""
+    user = await store.find_user_by_name(name)
+    if user is None:
+        users = [u.name for u in await store.list_users() if u.name]
+        raise InvalidInput(
+            f"No user named {name!r}. Known users: {', '.join(sorted(users)) or '(none)'}."
+        )
+    if user.admin != admin:
+        user = replace(user, admin=admin)
+        await store.update_user(user)
+    return user

@@ -1,0 +1,53 @@
+"""Domain events and the hub that fans them out to adapters (WebSocket, audit, …)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClientsChanged:
+    """The admin's client list changed (slot added, connect, revoke, expiry, …)."""
+
+
+@dataclass(frozen=True)
+class ProjectChanged:
+    version: int
+
+
+@dataclass(frozen=True)
+class DevicesRevoked:
+    device_ids: frozenset[str]
+    code: str = "revoked"
+    message: str = "Access for this device has been revoked by an administrator."
+
+
+Event = ClientsChanged | ProjectChanged | DevicesRevoked
+Listener = Callable[[Event], None]
+
+
+class EventHub:
+    """Synchronous fan-out; listeners must not block (they enqueue work)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the use case
+                log.exception("event listener failed for %s", type(event).__name__)

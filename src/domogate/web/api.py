@@ -1,0 +1,317 @@
+"""REST routes under ``/api/`` (contract: docs/api.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from domogate.core.accounts import AuditEvent, ConnectionPath
+from domogate.core.export import export_for_group
+from domogate.errors import InvalidInput, NotFound, Unauthenticated
+from domogate.services.clients import Issued, qr_image
+from domogate.services.container import Services
+from domogate.services.context import Authenticated, Caller, RequestContext
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceIn(_Body):
+    name: str = Field(max_length=200)
+    public_key: str = Field(max_length=512)
+
+
+class PasswordLogin(_Body):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+    device: DeviceIn
+
+
+class OtpLogin(_Body):
+    otp: str = Field(max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    device: DeviceIn
+
+
+class ChallengeIn(_Body):
+    device_id: str = Field(max_length=64)
+
+
+class DeviceSignIn(_Body):
+    device_id: str = Field(max_length=64)
+    challenge: str = Field(max_length=128)
+    signature: str = Field(max_length=256)
+
+
+class AddClient(_Body):
+    name: str | None = Field(default=None, max_length=200)
+    group: str | None = Field(default=None, max_length=64)
+    admin: bool = False
+    valid_for_s: int | None = Field(default=None, gt=0)
+    account_expires_at: datetime | None = None
+    paths: list[ConnectionPath] | None = None
+
+
+class IssueOtp(_Body):
+    valid_for_s: int | None = Field(default=None, gt=0)
+
+
+class DeployIn(_Body):
+    project: dict[str, Any]
+    setup_code: str | None = Field(default=None, max_length=64)
+    password: str | None = Field(default=None, max_length=1024)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+def context_of(request: Request) -> RequestContext:
+    return RequestContext(source=request.client.host if request.client else "unknown")
+
+
+def authenticated_json(
+    services: Services, auth: Authenticated, with_token: bool = True
+) -> dict[str, Any]:
+    session: dict[str, Any] = {"expires_at": _iso(auth.session.expires_at)}
+    if with_token:
+        session["token"] = auth.token
+    return {
+        "session": session,
+        "user": {
+            "id": auth.user.id,
+            "name": auth.user.name,
+            "group": auth.user.group,
+            "admin": auth.user.admin,
+        },
+        "device": {"id": auth.device.id, "name": auth.device.name},
+        "server_id": services.server_id,
+        "path": auth.session.path.value,
+    }
+
+
+def issued_json(issued: Issued) -> dict[str, Any]:
+    return {
+        "client": issued.client,
+        "otp": issued.otp,
+        "otp_expires_at": _iso(issued.otp_expires_at),
+        "join_link": issued.join_link,
+    }
+
+
+def audit_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": _iso(event.at),
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor_user_id": event.actor_user_id,
+        "actor_name": event.actor_name,
+        "target": event.target,
+        "source": event.source,
+        "path": event.path.value if event.path else None,
+        "details": event.details,
+    }
+
+
+def base_url_of(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def current_caller(request: Request) -> Caller:
+    """The authenticated caller of a request (``Authorization: Bearer TOKEN``)."""
+    services: Services = request.app.state.services
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Send Authorization: Bearer SESSION_TOKEN.")
+    return await services.auth.authenticate(token.strip(), context_of(request))
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def build_router(services: Services) -> APIRouter:
+    r = APIRouter(prefix="/api")
+
+    # --- public ---------------------------------------------------------------------
+    @r.get("/info", tags=["server"])
+    async def info() -> dict[str, Any]:
+        system = services.project.system
+        methods = ["password"]
+        if system.use_otp_authentication:
+            methods.append("otp")
+        if system.automatic_authentication:
+            methods.append("device")
+        project = services.project.project
+        return {
+            "server_id": services.server_id,
+            "name": project.name if project else None,
+            "version": services.project.version,
+            "fingerprint": services.fingerprint,
+            "auth_methods": methods,
+            "automatic_authentication": system.automatic_authentication,
+            "automatic_connection": system.automatic_connection,
+            "connection_policy": system.cloud.connection_policy.value,
+            "api": 1,
+        }
+
+    # --- authentication -------------------------------------------------------------
+    @r.post("/auth/password", tags=["auth"])
+    async def login_password(body: PasswordLogin, request: Request) -> dict[str, Any]:
+        auth = await services.auth.login_password(
+            context_of(request),
+            body.username,
+            body.password,
+            body.device.name,
+            body.device.public_key,
+        )
+        return authenticated_json(services, auth)
+
+    @r.post("/auth/otp", tags=["auth"])
+    async def login_otp(body: OtpLogin, request: Request) -> dict[str, Any]:
+        auth = await services.auth.redeem_otp(
+            context_of(request), body.otp, body.name, body.device.name, body.device.public_key
+        )
+        return authenticated_json(services, auth)
+
+    @r.post("/auth/challenge", tags=["auth"])
+    async def challenge(body: ChallengeIn, request: Request) -> dict[str, Any]:
+        issued = await services.auth.challenge(context_of(request), body.device_id)
+        return {"challenge": issued.challenge, "expires_at": _iso(issued.expires_at)}
+
+    @r.post("/auth/device", tags=["auth"])
+    async def sign_in_device(body: DeviceSignIn, request: Request) -> dict[str, Any]:
+        auth = await services.auth.sign_in_device(
+            context_of(request), body.device_id, body.challenge, body.signature
+        )
+        return authenticated_json(services, auth)
+
+    @r.post("/auth/logout", status_code=204, tags=["auth"])
+    async def logout(request: Request, who: CallerDep) -> Response:
+        token = request.headers["authorization"].partition(" ")[2].strip()
+        services.auth.logout(token)
+        await services.audit.record("logout", "ok", who.context, actor=who.user)
+        return Response(status_code=204)
+
+    @r.get("/me", tags=["auth"])
+    async def me(who: CallerDep) -> dict[str, Any]:
+        device = await services.store.get_device(who.session.device_id)
+        if device is None:
+            raise Unauthenticated()
+        auth = Authenticated("", who.session, who.user, device)
+        return authenticated_json(services, auth, with_token=False)
+
+    # --- project --------------------------------------------------------------------
+    @r.get("/project", tags=["project"])
+    async def project(who: CallerDep) -> dict[str, Any]:
+        current = services.project.current
+        if current is None:
+            raise NotFound("No project is deployed yet.")
+        return export_for_group(current.project, who.user.group, current.version)
+
+    @r.post("/deploy", tags=["project"])
+    async def deploy(body: DeployIn, request: Request) -> dict[str, Any]:
+        result = await services.deploy.deploy(
+            context_of(request), body.project, setup_code=body.setup_code, password=body.password
+        )
+        return result.to_dict()
+
+    # --- clients (admins) -------------------------------------------------------------
+    @r.get("/clients", tags=["clients"])
+    async def list_clients(who: CallerDep) -> dict[str, Any]:
+        return {"clients": await services.clients.list_clients(who)}
+
+    @r.post("/clients", tags=["clients"])
+    async def add_client(body: AddClient, request: Request, who: CallerDep) -> dict[str, Any]:
+        issued = await services.clients.add_client(
+            who,
+            base_url=base_url_of(request),
+            name=body.name,
+            group=body.group,
+            admin=body.admin,
+            valid_for=timedelta(seconds=body.valid_for_s) if body.valid_for_s else None,
+            account_expires_at=_aware(body.account_expires_at),
+            paths=[p.value for p in body.paths] if body.paths else None,
+        )
+        return issued_json(issued)
+
+    @r.post("/clients/{user_id}/otp", tags=["clients"])
+    async def issue_otp(
+        user_id: str, request: Request, who: CallerDep, body: IssueOtp | None = None
+    ) -> dict[str, Any]:
+        valid = body.valid_for_s if body else None
+        issued = await services.clients.issue_otp(
+            who,
+            user_id,
+            base_url=base_url_of(request),
+            valid_for=timedelta(seconds=valid) if valid else None,
+        )
+        return issued_json(issued)
+
+    @r.get("/clients/{user_id}/qr.{fmt}", tags=["clients"])
+    async def qr(user_id: str, fmt: str, request: Request, who: CallerDep) -> Response:
+        if fmt not in ("png", "svg"):
+            raise NotFound("QR codes come as qr.png or qr.svg.")
+        link = await services.clients.join_link_of_pending(who, user_id, base_url_of(request))
+        data, media = qr_image(link, fmt)
+        return Response(data, media_type=media, headers={"Cache-Control": "no-store"})
+
+    @r.delete("/clients/{user_id}", tags=["clients"])
+    async def revoke_user(user_id: str, who: CallerDep) -> dict[str, Any]:
+        return {"client": await services.clients.revoke_user(who, user_id)}
+
+    @r.delete("/clients/{user_id}/devices/{device_id}", tags=["clients"])
+    async def revoke_device(user_id: str, device_id: str, who: CallerDep) -> dict[str, Any]:
+        return {"client": await services.clients.revoke_device(who, user_id, device_id)}
+
+    # --- audit ------------------------------------------------------------------------
+    @r.get("/audit", tags=["audit"])
+    async def audit(
+        who: CallerDep,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+        user_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        _require_admin(who)
+        events = await services.store.list_audit(limit=limit, user_id=user_id)
+        return {"events": [audit_json(e) for e in events]}
+
+    @r.get("/audit.jsonl", tags=["audit"], response_class=PlainTextResponse)
+    async def audit_jsonl(
+        who: CallerDep,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+        user_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> PlainTextResponse:
+        _require_admin(who)
+        events = await services.store.list_audit(limit=limit, user_id=user_id)
+        lines = [json.dumps(audit_json(e)) for e in reversed(events)]
+        return PlainTextResponse(
+            "".join(line + "\n" for line in lines), media_type="application/x-ndjson"
+        )
+
+    return r
+
+
+def _require_admin(who: Caller) -> None:
+    from domogate.errors import Forbidden
+
+    if not who.user.admin:
+        raise Forbidden("Only administrators can read the audit log.")
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise InvalidInput(
+            "account_expires_at needs a time zone (e.g. Z).", field="account_expires_at"
+        )
+    from datetime import UTC
+
+    return dt.astimezone(UTC)

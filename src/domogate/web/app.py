@@ -1,0 +1,122 @@
+"""Assembly of the web adapter: ``create_app(settings, services)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domogate import __version__
+from domogate.services.container import Services
+from domogate.settings import ServerSettings
+from domogate.web import errors
+from domogate.web.api import build_router
+from domogate.web.limits import BodyLimit
+from domogate.web.live import LiveHub
+from domogate.web.live import router as live_router
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _expiry_loop(services: Services) -> None:
+    """Finish OTPs when they expire, so admin views show "Expired" on time."""
+    while True:
+        try:
+            await services.clients.expire_due()
+            services.sessions.purge_expired(services.clock.now())
+            nxt = await services.clients.next_expiry()
+            delay = 30.0
+            if nxt is not None:
+                delay = min(delay, max(0.2, (nxt - services.clock.now()).total_seconds()))
+        except Exception:
+            log.exception("expiry check failed")
+            delay = 5.0
+        await asyncio.sleep(delay)
+
+
+def create_app(
+    settings: ServerSettings, services: Services, *, run_background: bool = True
+) -> FastAPI:
+    hub = LiveHub(services)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        task = (
+            asyncio.get_running_loop().create_task(_expiry_loop(services))
+            if run_background
+            else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await hub.close_all()
+
+    app = FastAPI(
+        title="domogate",
+        version=__version__,
+        description="domogate server API. See docs/api.md.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.hub = hub
+    errors.install(app)
+    app.include_router(build_router(services))
+    app.include_router(live_router(hub))
+
+    index = resources.files("domogate.web").joinpath("static/index.html").read_text("utf-8")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/join", include_in_schema=False)
+    async def web_client() -> HTMLResponse:
+        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_path={"/api/deploy": settings.max_deploy_bytes},
+    )
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,327 @@
+"""Add a client with an OTP, redeem it, sign in with the device key, revoke."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
+
+from domogate.core import devicekeys, joinlink
+from domogate.errors import (
+    AccountExpired,
+    AutomaticAuthenticationDisabled,
+    ChallengeInvalid,
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInput,
+    OtpDisabled,
+    OtpExpired,
+    OtpInvalid,
+    OtpUsed,
+    Revoked,
+    SignatureInvalid,
+    Unauthenticated,
+)
+from domogate.services.context import RequestContext
+from domogate.services.events import ClientsChanged, DevicesRevoked
+
+
+async def sign_in(env: Env, device_id: str, key, source: str = "10.0.0.3"):  # type: ignore[no-untyped-def]
+    ctx = RequestContext(source)
+    ch = await env.auth.challenge(ctx, device_id)
+    sig = devicekeys.sign(key, devicekeys.challenge_message("srv-test", device_id, ch.challenge))
+    return await env.auth.sign_in_device(ctx, device_id, ch.challenge, sig)
+
+
+async def test_slot_is_labelled_by_its_otp_then_by_the_name(env: Env) -> None:
+    admin = await env.admin()
+    events: list[object] = []
+    env.services.events.subscribe(events.append)
+    issued = await env.clients.add_client(admin, base_url="https://127.0.0.1:7550", group="guests")
+    assert issued.client["label"] == issued.otp
+    assert issued.client["status"] == "Pending"
+    assert issued.client["name"] is None
+    assert issued.otp_expires_at == env.clock.now() + timedelta(hours=2)
+    link = joinlink.parse(issued.join_link)
+    assert link.otp == issued.otp and link.server_id == "srv-test" and link.fingerprint == "ab" * 32
+    assert "?" not in issued.join_link.split("#")[0]
+    assert any(isinstance(e, ClientsChanged) for e in events)
+
+    auth, _ = await env.redeem(issued.otp.lower().replace("-", " "), name="Zoé")
+    assert auth.user.name == "Zoé" and auth.user.group == "guests" and not auth.user.admin
+    rows = {r["id"]: r for r in await env.clients.list_clients(admin)}
+    row = rows[issued.client["id"]]
+    assert row["label"] == "Zoé"
+    assert row["status"] == "Offline"
+    assert row["otp_expires_at"] is None
+    assert [d["name"] for d in row["devices"]] == ["phone"]
+    env.services.presence.connected(auth.device.id, auth.session.path)
+    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[issued.client["id"]]
+    assert row["status"] == "Online"
+    assert row["devices"][0]["online"] is True
+
+
+async def test_otp_is_single_use(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    await env.redeem(issued.otp)
+    with pytest.raises(OtpUsed):
+        await env.redeem(issued.otp, name="Mallory", source="10.9.9.9")
+
+
+async def test_twenty_concurrent_redemptions_exactly_one_wins(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    results = await asyncio.gather(
+        *(env.redeem(issued.otp, name=f"p{i}", source=f"10.1.0.{i}") for i in range(20)),
+        return_exceptions=True,
+    )
+    wins = [r for r in results if not isinstance(r, BaseException)]
+    losses = [r for r in results if isinstance(r, BaseException)]
+    assert len(wins) == 1
+    assert all(isinstance(e, OtpUsed) for e in losses), losses
+    devices = await env.services.store.list_devices(issued.client["id"])
+    assert len(devices) == 1
+
+
+async def test_otp_expires_on_time(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(
+        admin, base_url="https://h:1", valid_for=timedelta(minutes=10)
+    )
+    env.clock.advance(10 * 60)
+    with pytest.raises(OtpExpired):
+        await env.redeem(issued.otp)
+    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[issued.client["id"]]
+    assert row["status"] == "Expired"
+    assert row["label"] != issued.otp  # the plaintext is gone once expired
+
+
+async def test_background_expiry_wipes_the_sealed_copy(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(
+        admin, base_url="https://h:1", valid_for=timedelta(seconds=30)
+    )
+    env.clock.advance(29)
+    assert await env.clients.expire_due() == 0
+    env.clock.advance(1)
+    assert await env.clients.expire_due() == 1
+    pending = await env.services.store.pending_otps()
+    assert pending == []
+    with pytest.raises(OtpExpired):
+        await env.redeem(issued.otp)
+
+
+async def test_validity_is_bounded(env: Env) -> None:
+    admin = await env.admin()
+    with pytest.raises(InvalidInput):
+        await env.clients.add_client(admin, base_url="https://h:1", valid_for=timedelta(hours=25))
+
+
+async def test_wrong_and_malformed_otps(env: Env) -> None:
+    admin = await env.admin()
+    await env.clients.add_client(admin, base_url="https://h:1")
+    with pytest.raises(OtpInvalid):
+        await env.redeem("ACDEF-ACDEF")
+    with pytest.raises(OtpInvalid):
+        await env.redeem("not an otp at all")
+    with pytest.raises(OtpInvalid):
+        await env.redeem("")
+
+
+async def test_new_otp_replaces_the_previous_one(env: Env) -> None:
+    admin = await env.admin()
+    first = await env.clients.add_client(admin, base_url="https://h:1")
+    second = await env.clients.issue_otp(admin, first.client["id"], base_url="https://h:1")
+    with pytest.raises(OtpInvalid):
+        await env.redeem(first.otp)
+    auth, _ = await env.redeem(second.otp)
+    assert auth.user.id == first.client["id"]
+
+
+async def test_new_otp_for_existing_user_adds_a_device_and_keeps_the_name(env: Env) -> None:
+    admin = await env.admin()
+    bob = await env.services.store.find_user_by_name("bob")
+    assert bob is not None
+    issued = await env.clients.issue_otp(admin, bob.id, base_url="https://h:1")
+    assert issued.client["label"] == "bob"  # an existing user keeps its name as label
+    assert issued.client["otp_expires_at"] is not None
+    auth, _ = await env.redeem(issued.otp, name="Somebody else")
+    assert auth.user.name == "bob"
+
+
+async def test_name_taken_is_refused_and_otp_stays_usable(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    with pytest.raises(Conflict):
+        await env.redeem(issued.otp, name="ALICE")
+    auth, _ = await env.redeem(issued.otp, name="Carol")
+    assert auth.user.name == "Carol"
+
+
+async def test_untrusted_names_are_kept_verbatim(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    evil = "<img src=x onerror=alert(1)>"
+    auth, _ = await env.redeem(issued.otp, name=evil)
+    assert auth.user.name == evil
+    with pytest.raises(InvalidInput):
+        issued2 = await env.clients.add_client(admin, base_url="https://h:1")
+        await env.redeem(issued2.otp, name="bad\x00name")
+
+
+async def test_only_admins_manage_clients(env: Env) -> None:
+    bob = await env.caller(await env.login("bob", "bob-password"))
+    with pytest.raises(Forbidden):
+        await env.clients.add_client(bob, base_url="https://h:1")
+    with pytest.raises(Forbidden):
+        await env.clients.list_clients(bob)
+
+
+async def test_unknown_group_is_refused(env: Env) -> None:
+    admin = await env.admin()
+    with pytest.raises(InvalidInput, match="family, guests"):
+        await env.clients.add_client(admin, base_url="https://h:1", group="nobody")
+
+
+async def test_password_errors_do_not_reveal_which_part(env: Env) -> None:
+    with pytest.raises(InvalidCredentials) as unknown:
+        await env.login("nobody", "x")
+    with pytest.raises(InvalidCredentials) as wrong:
+        await env.login("alice", "wrong")
+    assert unknown.value.message == wrong.value.message
+
+
+async def test_device_sign_in_and_revocation(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    auth, key = await env.redeem(issued.otp)
+    other = await env.clients.issue_otp(admin, auth.user.id, base_url="https://h:1")
+    auth2, key2 = await env.redeem(other.otp)
+    again = await sign_in(env, auth.device.id, key)
+    assert again.user.id == auth.user.id
+
+    revoked: list[DevicesRevoked] = []
+    env.services.events.subscribe(
+        lambda e: revoked.append(e) if isinstance(e, DevicesRevoked) else None
+    )
+    await env.clients.revoke_device(admin, auth.user.id, auth.device.id)
+    assert revoked and auth.device.id in revoked[0].device_ids
+    with pytest.raises(Revoked):
+        await sign_in(env, auth.device.id, key)
+    with pytest.raises(Unauthenticated):
+        await env.auth.authenticate(again.token, RequestContext("x"))
+    # the other device is untouched
+    still = await sign_in(env, auth2.device.id, key2)
+    assert still.device.id == auth2.device.id
+
+    await env.clients.revoke_user(admin, auth.user.id)
+    with pytest.raises(Revoked):
+        await sign_in(env, auth2.device.id, key2)
+    with pytest.raises(Unauthenticated):  # its sessions were ended
+        await env.auth.authenticate(still.token, RequestContext("x"))
+    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[auth.user.id]
+    assert row["status"] == "Revoked"
+
+
+async def test_signature_must_match_key_server_and_challenge(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    auth, key = await env.redeem(issued.otp)
+    ctx = RequestContext("10.0.0.3")
+    ch = await env.auth.challenge(ctx, auth.device.id)
+    stranger = devicekeys.generate_private_key()
+    bad = devicekeys.sign(
+        stranger, devicekeys.challenge_message("srv-test", auth.device.id, ch.challenge)
+    )
+    with pytest.raises(SignatureInvalid):
+        await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, bad)
+    # the challenge was consumed by the failed attempt
+    good = devicekeys.sign(
+        key, devicekeys.challenge_message("srv-test", auth.device.id, ch.challenge)
+    )
+    with pytest.raises(ChallengeInvalid):
+        await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, good)
+    # signed for another server
+    ch = await env.auth.challenge(ctx, auth.device.id)
+    other = devicekeys.sign(
+        key, devicekeys.challenge_message("srv-other", auth.device.id, ch.challenge)
+    )
+    with pytest.raises(SignatureInvalid):
+        await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, other)
+    # expired challenge
+    ch = await env.auth.challenge(ctx, auth.device.id)
+    env.clock.advance(61)
+    good = devicekeys.sign(
+        key, devicekeys.challenge_message("srv-test", auth.device.id, ch.challenge)
+    )
+    with pytest.raises(ChallengeInvalid):
+        await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, good)
+
+
+async def test_sessions_are_short_lived(env: Env) -> None:
+    auth = await env.login("alice", ADMIN_PASSWORD)
+    env.clock.advance(15 * 60)
+    with pytest.raises(Unauthenticated):
+        await env.auth.authenticate(auth.token, RequestContext("x"))
+
+
+async def test_guest_account_expires(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(
+        admin, base_url="https://h:1", account_expires_at=env.clock.now() + timedelta(hours=5)
+    )
+    auth, key = await env.redeem(issued.otp)
+    env.clock.advance(5 * 3600)
+    with pytest.raises(AccountExpired):
+        await sign_in(env, auth.device.id, key)
+    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[auth.user.id]
+    assert row["status"] == "Expired"
+
+
+async def test_otp_disabled_refuses_issuing_and_redeeming(tmp_path: Path) -> None:
+    env = await make_env(tmp_path, use_otp_authentication=True)
+    try:
+        admin = await env.admin()
+        issued = await env.clients.add_client(admin, base_url="https://h:1")
+        from tests.services.conftest import SERVICE_PASSWORD, project_data
+
+        await env.services.deploy.deploy(
+            RequestContext("integrator"),
+            project_data(use_otp_authentication=False),
+            password=SERVICE_PASSWORD,
+        )
+        with pytest.raises(OtpDisabled):
+            await env.clients.add_client(admin, base_url="https://h:1")
+        with pytest.raises(OtpDisabled):
+            await env.redeem(issued.otp)
+    finally:
+        await env.services.close()
+
+
+async def test_automatic_authentication_off_refuses_device_sign_in(tmp_path: Path) -> None:
+    env = await make_env(tmp_path, automatic_authentication=False)
+    try:
+        admin = await env.admin()
+        issued = await env.clients.add_client(admin, base_url="https://h:1")
+        auth, key = await env.redeem(issued.otp)
+        with pytest.raises(AutomaticAuthenticationDisabled):
+            await sign_in(env, auth.device.id, key)
+    finally:
+        await env.services.close()
+
+
+async def test_otp_is_stored_only_as_digest_and_sealed_copy(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    await env.services.store.close()  # flush the WAL into the file
+    raw = b""
+    for p in env.db_path.parent.glob(env.db_path.name + "*"):
+        raw += p.read_bytes()
+    canonical = issued.otp.replace("-", "")
+    assert canonical.encode() not in raw
+    assert issued.otp.encode() not in raw

@@ -1,0 +1,270 @@
+"""The HTTP and WebSocket contract against a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from typing import Any
+
+import websockets
+import zxingcpp
+from PIL import Image
+from tests.services.conftest import SERVICE_PASSWORD, project_data
+from tests.web.conftest import Live
+
+from domogate.core import devicekeys
+
+
+async def redeem(live: Live, otp: str, name: str) -> dict[str, Any]:
+    key = devicekeys.generate_private_key()
+    r = await live.http.post(
+        "/api/auth/otp",
+        json={
+            "otp": otp,
+            "name": name,
+            "device": {"name": "phone", "public_key": devicekeys.public_key_of(key)},
+        },
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    body["_key"] = key
+    return body
+
+
+async def ws_open(live: Live, auth: dict[str, Any]):  # type: ignore[no-untyped-def]
+    ws = await websockets.connect(live.ws_url)
+    await ws.send(json.dumps({"type": "auth", "token": auth["session"]["token"]}))
+    hello = json.loads(await ws.recv())
+    assert hello["type"] == "hello", hello
+    return ws
+
+
+async def next_of(ws, kind: str, timeout: float = 2.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
+        if msg["type"] == kind:
+            return msg  # type: ignore[no-any-return]
+
+
+async def test_info_is_public(live: Live) -> None:
+    r = await live.http.get("/api/info")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["server_id"] == "srv-test"
+    assert body["version"] == 1
+    assert body["name"] == "Test house"
+    assert set(body["auth_methods"]) == {"password", "otp", "device"}
+    assert "content-security-policy" in r.headers
+    assert "'unsafe-inline'" not in r.headers["content-security-policy"]
+
+
+async def test_openapi_document(live: Live) -> None:
+    r = await live.http.get("/api/openapi.json")
+    paths = r.json()["paths"]
+    for p in ("/api/info", "/api/auth/otp", "/api/auth/password", "/api/clients", "/api/deploy"):
+        assert p in paths
+
+
+async def test_errors_are_json_with_stable_codes(live: Live) -> None:
+    r = await live.http.post(
+        "/api/auth/otp", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+    r = await live.http.post(
+        "/api/auth/otp", json={"otp": "x", "device": {"name": "d", "public_key": "k"}, "extra": 1}
+    )
+    assert r.status_code == 422 and "extra" in r.json()["error"]["message"]
+    r = await live.http.post(
+        "/api/auth/otp",
+        content=b"{" + b" " * 70_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    r = await live.http.get("/api/clients")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    r = await live.http.get("/api/clients", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    r = await live.http.get("/api/nowhere")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_non_admin_is_forbidden(live: Live) -> None:
+    bob = await live.login("bob", "bob-password")
+    r = await live.http.get("/api/clients", headers=live.bearer(bob))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = await live.http.get("/api/audit", headers=live.bearer(bob))
+    assert r.status_code == 403
+
+
+async def test_restricted_group_never_receives_hidden_objects(live: Live) -> None:
+    bob = await live.login("bob", "bob-password")
+    r = await live.http.get("/api/project", headers=live.bearer(bob))
+    assert r.status_code == 200
+    text = r.text
+    assert "hall" in text
+    assert "safe" not in text and "Safe" not in text and "first" not in text
+    assert "$argon2" not in text
+    alice = await live.login()
+    r = await live.http.get("/api/project", headers=live.bearer(alice))
+    assert "safe" in r.text and "$argon2" not in r.text
+
+
+async def test_add_client_qr_and_live_list(live: Live) -> None:
+    admin = await live.login()
+    ws = await ws_open(live, admin)
+    try:
+        first = await next_of(ws, "clients")
+        assert all(c["status"] != "Pending" for c in first["clients"])
+        r = await live.http.post(
+            "/api/clients", json={"group": "guests"}, headers=live.bearer(admin)
+        )
+        assert r.status_code == 200, r.text
+        issued = r.json()
+        otp = issued["otp"]
+        update = await next_of(ws, "clients")
+        row = next(c for c in update["clients"] if c["id"] == issued["client"]["id"])
+        assert row["label"] == otp and row["status"] == "Pending"
+
+        png = await live.http.get(
+            f"/api/clients/{issued['client']['id']}/qr.png", headers=live.bearer(admin)
+        )
+        assert png.headers["content-type"] == "image/png"
+        decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+        assert [d.text for d in decoded] == [issued["join_link"]]
+        svg = await live.http.get(
+            f"/api/clients/{issued['client']['id']}/qr.svg", headers=live.bearer(admin)
+        )
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+
+        newcomer = await redeem(live, otp, "Zoé")
+        nws = await ws_open(live, newcomer)
+        try:
+            deadline = time.monotonic() + 1.0
+            while True:
+                update = await next_of(
+                    ws, "clients", timeout=max(0.05, deadline - time.monotonic())
+                )
+                row = next(c for c in update["clients"] if c["id"] == issued["client"]["id"])
+                if row["status"] == "Online":
+                    break
+            assert row["label"] == "Zoé" and row["name"] == "Zoé"
+            assert row["devices"][0]["path"] == "local"
+        finally:
+            await nws.close()
+        r = await live.http.get(
+            f"/api/clients/{issued['client']['id']}/qr.png", headers=live.bearer(admin)
+        )
+        assert r.status_code == 404
+    finally:
+        await ws.close()
+
+
+async def test_revocation_closes_live_connections_within_a_second(live: Live) -> None:
+    admin = await live.login()
+    r = await live.http.post("/api/clients", json={}, headers=live.bearer(admin))
+    issued = r.json()
+    user_id = issued["client"]["id"]
+    first = await redeem(live, issued["otp"], "Eve")
+    r = await live.http.post(f"/api/clients/{user_id}/otp", json={}, headers=live.bearer(admin))
+    second = await redeem(live, r.json()["otp"], "ignored")
+    ws1 = await ws_open(live, first)
+    ws2 = await ws_open(live, second)
+    try:
+        t0 = time.monotonic()
+        r = await live.http.delete(
+            f"/api/clients/{user_id}/devices/{first['device']['id']}", headers=live.bearer(admin)
+        )
+        assert r.status_code == 200
+        err = await next_of(ws1, "error", timeout=1.0)
+        assert err["error"]["code"] == "revoked"
+        try:
+            await asyncio.wait_for(ws1.recv(), 1.0)
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
+        assert time.monotonic() - t0 < 1.0
+        # the other device stays connected
+        await ws2.send(json.dumps({"type": "ping"}))
+        assert (await next_of(ws2, "pong"))["type"] == "pong"
+        # its next sign-in is refused
+        ch = await live.http.post("/api/auth/challenge", json={"device_id": first["device"]["id"]})
+        c = ch.json()["challenge"]
+        sig = devicekeys.sign(
+            first["_key"], devicekeys.challenge_message("srv-test", first["device"]["id"], c)
+        )
+        r = await live.http.post(
+            "/api/auth/device",
+            json={"device_id": first["device"]["id"], "challenge": c, "signature": sig},
+        )
+        assert r.status_code == 403 and r.json()["error"]["code"] == "revoked"
+        # revoking the whole user closes the other one too
+        r = await live.http.delete(f"/api/clients/{user_id}", headers=live.bearer(admin))
+        assert r.status_code == 200 and r.json()["client"]["status"] == "Revoked"
+        err = await next_of(ws2, "error", timeout=1.0)
+        assert err["error"]["code"] == "revoked"
+    finally:
+        await ws1.close()
+        await ws2.close()
+
+
+async def test_clients_are_told_the_new_project_version(live: Live) -> None:
+    bob = await live.login("bob", "bob-password")
+    ws = await ws_open(live, bob)
+    try:
+        r = await live.http.post(
+            "/api/deploy", json={"project": project_data(), "password": SERVICE_PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == 2
+        msg = await next_of(ws, "project")
+        assert msg["version"] == 2
+    finally:
+        await ws.close()
+
+
+async def test_deploy_refuses_bad_credentials_and_invalid_projects(live: Live) -> None:
+    r = await live.http.post("/api/deploy", json={"project": project_data(), "password": "wrong"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "setup_code_invalid"
+    r = await live.http.post(
+        "/api/deploy", json={"project": project_data(), "setup_code": "ACDE-FGHJ-KLMN"}
+    )
+    assert r.status_code == 401
+    bad = project_data()
+    bad["users"][0]["group"] = "nobody"
+    r = await live.http.post("/api/deploy", json={"project": bad, "password": SERVICE_PASSWORD})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "project_invalid"
+    assert "users[0].group" in json.dumps(r.json())
+    info = (await live.http.get("/api/info")).json()
+    assert info["version"] == 1
+
+
+async def test_websocket_requires_auth_message(live: Live) -> None:
+    ws = await websockets.connect(live.ws_url)
+    await ws.send(json.dumps({"type": "auth", "token": "forged"}))
+    msg = json.loads(await ws.recv())
+    assert msg["error"]["code"] == "unauthenticated"
+    try:
+        await ws.recv()
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 4401
+
+
+async def test_audit_log_records_events_without_secrets(live: Live) -> None:
+    admin = await live.login()
+    r = await live.http.post("/api/clients", json={}, headers=live.bearer(admin))
+    otp = r.json()["otp"]
+    await redeem(live, otp, "Fay")
+    await live.http.post(
+        "/api/auth/otp", json={"otp": otp, "name": "x", "device": {"name": "d", "public_key": "k"}}
+    )
+    r = await live.http.get("/api/audit.jsonl", headers=live.bearer(admin))
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    actions = [(e["action"], e["outcome"]) for e in lines]
+    assert ("client.add", "ok") in actions
+    assert ("otp.redeem", "ok") in actions
+    assert ("otp.redeem", "otp_used") in actions
+    assert ("login.password", "ok") in actions
+    assert otp not in r.text and otp.replace("-", "") not in r.text
+    assert "correct horse" not in r.text
