@@ -167,6 +167,8 @@ CLIENTS = [
     _client("u-4", "Bob", "Bob"),
     _client("u-5", "Carol", "Carol", "Revoked"),
     _client("u-6", "Carol", "Carol", "Revoked"),
+    _client("u-7", "Zoé", "Zoé"),
+    _client("u-8", "Zoe-Anne", "Zoe-Anne"),
 ]
 
 
@@ -182,6 +184,9 @@ CLIENTS = [
         ("acdef ghjkl", "u-2"),
         ("bob", "u-4"),  # the only one that is not revoked
         ("u-3", "u-3"),  # an id is always exact
+        ("zoé", "u-7"),
+        ("ZOE", "u-7"),  # accents are ignored when nothing matches exactly
+        ("zoe-anne", "u-8"),
     ],
 )
 def test_resolve_user(query: str, uid: str) -> None:

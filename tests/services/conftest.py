@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes import FakeClock, FakeSetupCodes, seeded_randbelow
 
 from domogate.core import devicekeys
 from domogate.security.passwords import Argon2Parameters, Passwords
@@ -14,6 +13,7 @@ from domogate.services.container import Services, build_services
 from domogate.services.context import Authenticated, Caller, RequestContext
 from domogate.settings import ServerSettings
 from domogate.storage.sql import open_store
+from tests.fakes import FakeClock, FakeSetupCodes, seeded_randbelow
 
 CHEAP = Argon2Parameters.cheap_for_tests()
 ADMIN_PASSWORD = "correct horse battery staple"

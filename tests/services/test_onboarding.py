@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 from domogate.core import devicekeys, joinlink
 from domogate.errors import (
@@ -28,6 +27,7 @@ from domogate.errors import (
 )
 from domogate.services.context import RequestContext
 from domogate.services.events import ClientsChanged, DevicesRevoked
+from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 
 async def sign_in(env: Env, device_id: str, key, source: str = "10.0.0.3"):  # type: ignore[no-untyped-def]

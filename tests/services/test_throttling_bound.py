@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import random
 
-from tests.services.conftest import Env
-
 from domogate.core import devicekeys, otp
 from domogate.errors import OtpInvalid, RateLimited
 from domogate.services.context import RequestContext
 from domogate.services.throttling import KeyedBuckets, take_all
 from domogate.settings import ThrottleSettings
+from tests.services.conftest import Env
 
 PENDING = 100
 

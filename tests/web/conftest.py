@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 from domogate.core import devicekeys
 from domogate.web.app import create_app
+from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 
 @dataclass

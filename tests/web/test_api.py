@@ -11,10 +11,10 @@ from typing import Any
 import websockets
 import zxingcpp
 from PIL import Image
-from tests.services.conftest import SERVICE_PASSWORD, project_data
-from tests.web.conftest import Live
 
 from domogate.core import devicekeys
+from tests.services.conftest import SERVICE_PASSWORD, project_data
+from tests.web.conftest import Live
 
 
 async def redeem(live: Live, otp: str, name: str) -> dict[str, Any]:

@@ -108,9 +108,35 @@ def _candidates(clients: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: c.get(k) for k in ("id", "label", "name", "group", "status")} for c in clients]
 
 
+def _fold_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _name_or_label_matches(
+    clients: Sequence[Mapping[str, Any]], wanted: str, *, fold: Callable[[str], str]
+) -> list[Mapping[str, Any]]:
+    folded = fold(wanted)
+    canonical = otp_rules.normalise(wanted)
+    matches = []
+    for client in clients:
+        name = client.get("name")
+        label = client.get("label")
+        if (name is not None and fold(str(name)) == folded) or (
+            label is not None
+            and (
+                fold(str(label)) == folded
+                or (canonical and otp_rules.normalise(str(label)) == canonical)
+            )
+        ):
+            matches.append(client)
+    return matches
+
+
 def resolve_user(clients: Sequence[Mapping[str, Any]], query: str) -> Mapping[str, Any]:
     """The client that ``query`` names: its id, its name (case-insensitive) or its label
-    (a pending OTP may be typed with any case and with or without dashes).
+    (a pending OTP may be typed with any case and with or without dashes). Names match
+    without regard to accents when nothing matches exactly (``zoe`` finds ``Zoé``).
 
     When several match and exactly one of them is not revoked, that one wins; otherwise
     ``InvalidInput`` lists the candidates. ``NotFound`` when nothing matches.
@@ -121,20 +147,9 @@ def resolve_user(clients: Sequence[Mapping[str, Any]], query: str) -> Mapping[st
     for client in clients:
         if str(client.get("id")) == wanted:
             return client
-    folded = wanted.casefold()
-    canonical = otp_rules.normalise(wanted)
-    matches = []
-    for client in clients:
-        name = client.get("name")
-        label = client.get("label")
-        if (name is not None and str(name).casefold() == folded) or (
-            label is not None
-            and (
-                str(label).casefold() == folded
-                or (canonical and otp_rules.normalise(str(label)) == canonical)
-            )
-        ):
-            matches.append(client)
+    matches = _name_or_label_matches(clients, wanted, fold=str.casefold)
+    if not matches:  # "zoe" finds "Zoé"
+        matches = _name_or_label_matches(clients, wanted, fold=_fold_accents)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -354,7 +369,8 @@ def _print_issued(
             end = datetime.fromisoformat(str(expires))
             if end.tzinfo is None:
                 end = end.replace(tzinfo=UTC)
-            remaining = f" (in {format_seconds((end - datetime.now(UTC)).total_seconds())})"
+            left = (end - datetime.now(UTC)).total_seconds()
+            remaining = f" (in {format_seconds(left)})" if left > 0 else ""
         except ValueError:
             remaining = ""
     _echo(heading)
@@ -573,7 +589,7 @@ def clients_list(config: ConfigOption = None, as_json: JsonOption = False) -> No
             return
         table = Table(title="Clients", title_justify="left")
         for column in ("label", "group", "status", "devices", "last seen", "path"):
-            table.add_column(column.capitalize() if column != "last seen" else "Last seen")
+            table.add_column(column[0].upper() + column[1:], overflow="fold")
         for client in listing.get("clients") or []:
             group = safe_text(client.get("group"))
             if client.get("admin"):
@@ -653,7 +669,11 @@ def clients_add(
         client = issued.get("client") or {}
         _print_issued(
             issued,
-            heading=f"Added a user slot in group {safe_text(client.get('group'))}.",
+            heading=(
+                "Added a user slot"
+                + (f" for {safe_text(client['name'])}" if client.get("name") else "")
+                + f" in group {safe_text(client.get('group'))}."
+            ),
             as_json=as_json,
             qr_png=qr_png,
             qr_svg=qr_svg,
@@ -805,7 +825,7 @@ def audit(
             return
         table = Table(title="Audit log", title_justify="left")
         for column in ("At", "Action", "Outcome", "Actor", "Target", "Source", "Path"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for event in events:
             table.add_row(
                 Text(format_time(event.get("at"))),

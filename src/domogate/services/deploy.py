@@ -180,9 +180,9 @@ class DeployService:
             deployed_at=now,
             deployed_by=ctx.source,
         )
-        if self._before_commit is not None:
-            await self._before_commit()
-        await self._store.deploy_project(version, upserts, delete_ids)
+        await self._store.deploy_project(
+            version, upserts, delete_ids, before_commit=self._before_commit
+        )
         self._project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:
             self._setup_codes.discard_setup_code()

@@ -6,7 +6,7 @@ cloud); tests may use the same implementation on a temporary SQLite file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -71,8 +71,11 @@ class AccountStore(Protocol):
         version: ProjectVersion,
         upsert_users: Sequence[User],
         delete_user_ids: Sequence[str],
+        before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Store the version, upsert/delete users and make it current, all or nothing."""
+        """Store the version, upsert/delete users and make it current, all or nothing.
+
+        ``before_commit`` runs inside the transaction after every write (crash tests)."""
 
     # audit ---------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None: ...

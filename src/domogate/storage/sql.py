@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import unicodedata
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    bindparam,
+    cast,
     delete,
     event,
     func,
@@ -73,7 +75,7 @@ __all__ = [
 MIGRATIONS_PATH = Path(__file__).resolve().parent / "migrations"
 CURRENT_PROJECT_KEY = "current_project_version"
 
-_WRITE_OPTION = "domogate_write"
+_MODE_OPTION = "domogate_mode"
 _MIGRATION_LOCK = threading.Lock()
 
 
@@ -199,6 +201,32 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# --- prebuilt statements for the hot paths (built once, parameters bound per call) -----------
+
+_GET_USER = select(UserRow).where(UserRow.id == bindparam("user_id"))
+_USER_BY_KEY = select(UserRow).where(UserRow.name_key == bindparam("key"))
+_GET_DEVICE = select(DeviceRow).where(DeviceRow.id == bindparam("device_id"))
+_TOUCH_DEVICE = (
+    update(DeviceRow)
+    .where(DeviceRow.id == bindparam("device_id"))
+    .values(last_seen_at=bindparam("at"), last_path=bindparam("path"))
+)
+_GET_OTP = select(OtpRow).where(OtpRow.id == bindparam("otp_id"))
+# Digests of different OTPs may collide across time (the same code issued twice): the
+# pending one wins, then the newest.
+_OTP_BY_DIGEST = (
+    select(OtpRow)
+    .where(OtpRow.digest == bindparam("digest"))
+    .order_by(
+        (OtpRow.state == OtpState.PENDING.value).desc(),
+        OtpRow.created_at.desc(),
+        OtpRow.id,
+    )
+    .limit(1)
+)
+_INSERT_AUDIT = insert(AuditRow)
 
 
 # --- conversions ------------------------------------------------------------------------------
@@ -329,8 +357,13 @@ def _install_sqlite_events(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        writing = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        mode = connection.get_execution_options().get(_MODE_OPTION)
+        if mode == "write":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif mode != "read":
+            connection.exec_driver_sql("BEGIN")
+        # "read": single statements, each one atomic and consistent on its own in SQLite;
+        # skipping BEGIN saves a round trip to the driver thread per read
 
 
 def create_engine_for(database_url: str) -> AsyncEngine:
@@ -406,9 +439,10 @@ class SqlAccountStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE reading statement (no explicit transaction on SQLite)."""
         async with self._engine.connect() as conn:
+            await conn.execution_options(**{_MODE_OPTION: "read"})
             yield conn
-            await conn.rollback()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -417,7 +451,7 @@ class SqlAccountStore:
         Unique and foreign-key violations come out as :class:`Conflict`.
         """
         async with self._engine.connect() as conn:
-            await conn.execution_options(**{_WRITE_OPTION: True})
+            await conn.execution_options(**{_MODE_OPTION: "write"})
             try:
                 async with conn.begin():
                     yield conn
@@ -470,7 +504,7 @@ class SqlAccountStore:
 
     async def get_user(self, user_id: str) -> User | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(UserRow).where(UserRow.id == user_id))).first()
+            row = (await conn.execute(_GET_USER, {"user_id": user_id})).first()
         return _user_from_row(row) if row is not None else None
 
     async def find_user_by_name(self, name: str) -> User | None:
@@ -478,7 +512,7 @@ class SqlAccountStore:
         if not key:
             return None
         async with self._read() as conn:
-            row = (await conn.execute(select(UserRow).where(UserRow.name_key == key))).first()
+            row = (await conn.execute(_USER_BY_KEY, {"key": key})).first()
         return _user_from_row(row) if row is not None else None
 
     async def list_users(self) -> list[User]:
@@ -492,7 +526,7 @@ class SqlAccountStore:
 
     async def get_device(self, device_id: str) -> Device | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(DeviceRow).where(DeviceRow.id == device_id))).first()
+            row = (await conn.execute(_GET_DEVICE, {"device_id": device_id})).first()
         return _device_from_row(row) if row is not None else None
 
     async def list_devices(self, user_id: str | None = None) -> list[Device]:
@@ -525,9 +559,8 @@ class SqlAccountStore:
     async def touch_device(self, device_id: str, at: datetime, path: ConnectionPath) -> None:
         async with self._write() as conn:
             await conn.execute(
-                update(DeviceRow)
-                .where(DeviceRow.id == device_id)
-                .values(last_seen_at=at, last_path=ConnectionPath(path).value)
+                _TOUCH_DEVICE,
+                {"device_id": device_id, "at": at, "path": ConnectionPath(path).value},
             )
 
     # OTPs -------------------------------------------------------------------------------
@@ -556,26 +589,14 @@ class SqlAccountStore:
             )
 
     async def find_otp_by_digest(self, digest: str) -> OtpRecord | None:
-        # Digests of different OTPs may collide across time (the same code issued twice):
-        # the pending one wins, then the newest.
-        query = (
-            select(OtpRow)
-            .where(OtpRow.digest == digest)
-            .order_by(
-                (OtpRow.state == OtpState.PENDING.value).desc(),
-                OtpRow.created_at.desc(),
-                OtpRow.id,
-            )
-            .limit(1)
-        )
         async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_OTP_BY_DIGEST, {"digest": digest})).first()
         return _otp_from_row(row) if row is not None else None
 
     async def get_otp(self, otp_id: str) -> OtpRecord | None:
         """One OTP by id (not part of the port; handy for maintenance and tests)."""
         async with self._read() as conn:
-            row = (await conn.execute(select(OtpRow).where(OtpRow.id == otp_id))).first()
+            row = (await conn.execute(_GET_OTP, {"otp_id": otp_id})).first()
         return _otp_from_row(row) if row is not None else None
 
     async def pending_otps(self) -> list[OtpRecord]:
@@ -626,17 +647,14 @@ class SqlAccountStore:
     # project ----------------------------------------------------------------------------
 
     async def current_project(self) -> ProjectVersion | None:
+        current = (
+            select(cast(MetaRow.value, Integer))
+            .where(MetaRow.key == CURRENT_PROJECT_KEY)
+            .scalar_subquery()
+        )
+        query = select(ProjectVersionRow).where(ProjectVersionRow.version == current)
         async with self._read() as conn:
-            current = await conn.scalar(
-                select(MetaRow.value).where(MetaRow.key == CURRENT_PROJECT_KEY)
-            )
-            if current is None:
-                return None
-            row = (
-                await conn.execute(
-                    select(ProjectVersionRow).where(ProjectVersionRow.version == int(current))
-                )
-            ).first()
+            row = (await conn.execute(query)).first()
         if row is None:
             return None
         return ProjectVersion(
@@ -651,6 +669,7 @@ class SqlAccountStore:
         version: ProjectVersion,
         upsert_users: Sequence[User],
         delete_user_ids: Sequence[str],
+        before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         upsert_ids = [u.id for u in upsert_users]
         if len(set(upsert_ids)) != len(upsert_ids):
@@ -709,23 +728,26 @@ class SqlAccountStore:
                 await conn.execute(
                     insert(MetaRow).values(key=CURRENT_PROJECT_KEY, value=str(version.version))
                 )
+            if before_commit is not None:  # fault injection (crash tests) and progress hooks
+                await before_commit()
 
     # audit ------------------------------------------------------------------------------
 
     async def append_audit(self, event: AuditEvent) -> None:
         async with self._write() as conn:
             await conn.execute(
-                insert(AuditRow).values(
-                    at=event.at,
-                    action=event.action,
-                    outcome=event.outcome,
-                    actor_user_id=event.actor_user_id,
-                    actor_name=event.actor_name,
-                    target=event.target,
-                    source=event.source,
-                    path=ConnectionPath(event.path).value if event.path else None,
-                    details=dict(event.details),
-                )
+                _INSERT_AUDIT,
+                {
+                    "at": event.at,
+                    "action": event.action,
+                    "outcome": event.outcome,
+                    "actor_user_id": event.actor_user_id,
+                    "actor_name": event.actor_name,
+                    "target": event.target,
+                    "source": event.source,
+                    "path": ConnectionPath(event.path).value if event.path else None,
+                    "details": dict(event.details),
+                },
             )
 
     async def list_audit(
