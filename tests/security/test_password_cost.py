@@ -1,0 +1,31 @@
+"""The one test with production Argon2id cost: unknown user and wrong password cost the same."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from domogate.security.passwords import Argon2Parameters, Passwords
+
+
+def _median_seconds(fn, rounds: int = 5) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def test_production_hash_parameters_and_equal_cost() -> None:
+    passwords = Passwords(Argon2Parameters())
+    real = passwords.hash("the right password")
+    assert real.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify(real, "the right password")
+
+    wrong = _median_seconds(lambda: passwords.verify(real, "a wrong password"))
+    unknown = _median_seconds(lambda: passwords.verify(None, "a wrong password"))
+    assert not passwords.verify(None, "domogate-dummy-password-never-matches")
+    assert wrong > 0.01  # really the production cost, not a test profile
+    ratio = unknown / wrong
+    assert 0.6 < ratio < 1.6, (unknown, wrong)
