@@ -318,6 +318,7 @@ async def test_automatic_authentication_off_refuses_device_sign_in(tmp_path: Pat
 async def test_otp_is_stored_only_as_digest_and_sealed_copy(env: Env) -> None:
     admin = await env.admin()
     issued = await env.clients.add_client(admin, base_url="https://h:1")
+    await env.services.audit.flush()
     await env.services.store.close()  # flush the WAL into the file
     raw = b""
     for p in env.db_path.parent.glob(env.db_path.name + "*"):

@@ -65,6 +65,10 @@ def serve(
     with reporting_errors(False):
         if bus not in ("simulated", "knx"):
             raise InvalidInput(f"--bus must be simulated or knx, not {bus!r}.")
+        if bus == "knx":
+            raise InvalidInput(
+                "The KNX bus adapter is not part of this version yet; run with --bus simulated."
+            )
         pause = float(os.environ.get("DOMOGATE_FAULT_DEPLOY_PAUSE", "0") or 0)
         settings = ServerSettings(
             data_dir=_data(data),

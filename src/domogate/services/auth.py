@@ -255,7 +255,7 @@ class AuthService:
         except DomogateError as exc:
             await self._audit.record("sign_in.device", exc.code, ctx, device_id=str(device_id)[:64])
             raise
-        await self._store.touch_device(device.id, now, ctx.path)
+        await self._audit.touch(device.id, now, ctx.path)
         auth = self._open(user, device, ctx, now)
         await self._audit.record("sign_in.device", "ok", ctx, actor=user, device_id=device.id)
         return auth

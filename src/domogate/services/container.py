@@ -41,6 +41,7 @@ class Services:
         await self.project.load(self.store)
 
     async def close(self) -> None:
+        await self.audit.close()
         self.passwords.close()
         await self.store.close()
 

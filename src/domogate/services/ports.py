@@ -79,6 +79,13 @@ class AccountStore(Protocol):
 
     # audit ---------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None: ...
+    async def write_activity(
+        self,
+        events: Sequence[AuditEvent],
+        touches: Sequence[tuple[str, datetime, ConnectionPath]] = (),
+    ) -> None:
+        """Audit events and device last-seen updates (id, at, path) in one transaction."""
+
     async def list_audit(
         self, *, limit: int = 200, user_id: str | None = None, before_id: int | None = None
     ) -> list[AuditEvent]:

@@ -734,21 +734,27 @@ class SqlAccountStore:
     # audit ------------------------------------------------------------------------------
 
     async def append_audit(self, event: AuditEvent) -> None:
+        await self.write_activity([event])
+
+    async def write_activity(
+        self,
+        events: Sequence[AuditEvent],
+        touches: Sequence[tuple[str, datetime, ConnectionPath]] = (),
+    ) -> None:
+        """Audit events and device last-seen updates, in one transaction."""
+        if not events and not touches:
+            return
         async with self._write() as conn:
-            await conn.execute(
-                _INSERT_AUDIT,
-                {
-                    "at": event.at,
-                    "action": event.action,
-                    "outcome": event.outcome,
-                    "actor_user_id": event.actor_user_id,
-                    "actor_name": event.actor_name,
-                    "target": event.target,
-                    "source": event.source,
-                    "path": ConnectionPath(event.path).value if event.path else None,
-                    "details": dict(event.details),
-                },
-            )
+            if events:
+                await conn.execute(_INSERT_AUDIT, [_audit_params(e) for e in events])
+            if touches:
+                await conn.execute(
+                    _TOUCH_DEVICE,
+                    [
+                        {"device_id": d, "at": at, "path": ConnectionPath(path).value}
+                        for d, at, path in touches
+                    ],
+                )
 
     async def list_audit(
         self, *, limit: int = 200, user_id: str | None = None, before_id: int | None = None
@@ -773,3 +779,17 @@ class SqlAccountStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _audit_params(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": event.at,
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor_user_id": event.actor_user_id,
+        "actor_name": event.actor_name,
+        "target": event.target,
+        "source": event.source,
+        "path": ConnectionPath(event.path).value if event.path else None,
+        "details": dict(event.details),
+    }

@@ -279,7 +279,7 @@ def build_router(services: Services) -> APIRouter:
         user_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> dict[str, Any]:
         _require_admin(who)
-        events = await services.store.list_audit(limit=limit, user_id=user_id)
+        events = await services.audit.list(limit=limit, user_id=user_id)
         return {"events": [audit_json(e) for e in events]}
 
     @r.get("/audit.jsonl", tags=["audit"], response_class=PlainTextResponse)
@@ -289,7 +289,7 @@ def build_router(services: Services) -> APIRouter:
         user_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> PlainTextResponse:
         _require_admin(who)
-        events = await services.store.list_audit(limit=limit, user_id=user_id)
+        events = await services.audit.list(limit=limit, user_id=user_id)
         lines = [json.dumps(audit_json(e)) for e in reversed(events)]
         return PlainTextResponse(
             "".join(line + "\n" for line in lines), media_type="application/x-ndjson"
