@@ -87,6 +87,7 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     async def main() -> None:
         services = await open_services(settings, data)
         from domogate.web.app import create_app
+        from domogate.web.live import WS_MAX_MESSAGE
 
         app = create_app(settings, services)
         config = uvicorn.Config(
@@ -98,6 +99,7 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
             log_level=log_level,
             ws="websockets-sansio",
             ws_per_message_deflate=False,
+            ws_max_size=WS_MAX_MESSAGE,
             lifespan="on",
             server_header=False,
             proxy_headers=settings.trust_proxy_headers,

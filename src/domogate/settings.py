@@ -28,7 +28,7 @@ class ThrottleSettings:
     password_per_source: BucketSpec = BucketSpec(capacity=10, rate=1 / 6)
     password_per_account: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
     # Device sign-in challenges per source (cheap, high: automatic sign-in storms are legit).
-    challenge_per_source: BucketSpec = BucketSpec(capacity=1000, rate=500.0)
+    challenge_per_source: BucketSpec = BucketSpec(capacity=100, rate=20.0)
 
 
 @dataclass(frozen=True)

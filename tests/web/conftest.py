@@ -12,6 +12,7 @@ import uvicorn
 
 from domogate.core import devicekeys
 from domogate.web.app import create_app
+from domogate.web.live import WS_MAX_MESSAGE
 from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 
@@ -56,6 +57,7 @@ async def start_live(env: Env) -> tuple[uvicorn.Server, asyncio.Task[None], str]
         log_level="warning",
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_MESSAGE,
         lifespan="on",
     )
     server = uvicorn.Server(config)

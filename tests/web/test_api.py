@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import time
@@ -268,3 +269,80 @@ async def test_audit_log_records_events_without_secrets(live: Live) -> None:
     assert ("login.password", "ok") in actions
     assert otp not in r.text and otp.replace("-", "") not in r.text
     assert "correct horse" not in r.text
+
+
+async def test_demoted_admin_stops_receiving_the_client_list(live: Live) -> None:
+    from domogate.services.deploy import set_admin
+
+    alice = await live.login()
+    ws = await ws_open(live, alice)
+    try:
+        await next_of(ws, "clients")
+        store = live.env.services.store
+        await set_admin(store, "bob", True)
+        await set_admin(store, "alice", False)  # as `domogate server admin revoke` does
+        bob = await live.login("bob", "bob-password")
+        r = await live.http.post("/api/clients", json={}, headers=live.bearer(bob))
+        otp = r.json()["otp"]
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+            assert otp not in str(raw)
+    finally:
+        await ws.close()
+
+
+async def test_logout_closes_the_live_connection(live: Live) -> None:
+    bob = await live.login("bob", "bob-password")
+    ws = await ws_open(live, bob)
+    r = await live.http.post("/api/auth/logout", headers=live.bearer(bob))
+    assert r.status_code == 204
+    err = await next_of(ws, "error", timeout=1.5)
+    assert err["error"]["code"] == "unauthenticated"
+    try:
+        await asyncio.wait_for(ws.recv(), 1.0)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 4401
+
+
+async def test_binary_and_oversized_frames_are_refused(live: Live) -> None:
+    ws = await websockets.connect(live.ws_url)
+    await ws.send(b"\x00\x01")
+    msg = json.loads(await ws.recv())
+    assert msg["error"]["code"] == "invalid_input"
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await ws.recv()
+    assert ws.close_code == 4400
+    ws = await websockets.connect(live.ws_url, max_size=None)
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await ws.send("x" * (1024 * 1024))
+        await asyncio.wait_for(ws.recv(), 2)
+    assert ws.close_code == 1009  # message too big, closed by the transport
+
+
+async def test_session_refresh_keeps_the_connection(live: Live) -> None:
+    bob = await live.login("bob", "bob-password")
+    ws = await ws_open(live, bob)
+    try:
+        device_id = bob["device"]["id"]
+        ch = (await live.http.post("/api/auth/challenge", json={"device_id": device_id})).json()
+        sig = devicekeys.sign(
+            bob["_key"], devicekeys.challenge_message("srv-test", device_id, ch["challenge"])
+        )
+        r = await live.http.post(
+            "/api/auth/device",
+            json={"device_id": device_id, "challenge": ch["challenge"], "signature": sig},
+        )
+        new_token = r.json()["session"]["token"]
+        await ws.send(json.dumps({"type": "auth", "token": new_token}))
+        hello = await next_of(ws, "hello")
+        assert hello["device"]["id"] == device_id
+        await live.http.post("/api/auth/logout", headers=live.bearer(bob))  # the old session
+        await asyncio.sleep(0.8)
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await next_of(ws, "pong"))["type"] == "pong"
+    finally:
+        await ws.close()

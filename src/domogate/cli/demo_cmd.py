@@ -134,6 +134,7 @@ async def _run_demo(settings: Any) -> None:
     from domogate.services.context import Caller, RequestContext
     from domogate.services.sessions import Session
     from domogate.web.app import create_app
+    from domogate.web.live import WS_MAX_MESSAGE
 
     data, first = prepare_data(settings)
     services = await open_services(settings, data)
@@ -183,6 +184,7 @@ async def _run_demo(settings: Any) -> None:
             log_level="warning",
             ws="websockets-sansio",
             ws_per_message_deflate=False,
+            ws_max_size=WS_MAX_MESSAGE,
             server_header=False,
         )
         await uvicorn.Server(config).serve()

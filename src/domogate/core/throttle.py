@@ -7,6 +7,7 @@ turns that into the bound on guessing a pending OTP.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -50,6 +51,24 @@ class TokenBucket:
             return True
         return False
 
+    def refund(self, now: float) -> None:
+        self._refill(now)
+        self.tokens = min(self.spec.capacity, self.tokens + 1)
+
     def is_full(self, now: float) -> bool:
         self._refill(now)
         return self.tokens >= self.spec.capacity
+
+
+def source_key(address: str) -> str:
+    """The throttling key of a network address: IPv4 as is, IPv6 by its /64 prefix (one
+    host usually owns a whole /64, so per-address buckets would be free to multiply)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)

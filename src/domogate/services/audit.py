@@ -116,7 +116,6 @@ class AuditLog:
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(Exception):
+                await self._task  # a short sleep, then its flush: let it finish
         await self.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -16,6 +17,7 @@ from domogate.core import devicekeys
 from domogate.core import otp as otp_rules
 from domogate.core.accounts import Device, OtpRecord, OtpState, User
 from domogate.core.names import clean_name
+from domogate.core.throttle import source_key
 from domogate.errors import (
     AccountExpired,
     AutomaticAuthenticationDisabled,
@@ -45,6 +47,7 @@ from domogate.services.throttling import KeyedBuckets, take_all
 from domogate.settings import ServerSettings
 
 GLOBAL = "*"
+MAX_LIVE_CHALLENGES = 50_000
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class AuthService:
         self._pw_source = KeyedBuckets(t.password_per_source)
         self._pw_account = KeyedBuckets(t.password_per_account)
         self._challenge_source = KeyedBuckets(t.challenge_per_source)
-        self._challenges: dict[str, tuple[str, datetime]] = {}
+        # Insertion order is expiry order (constant TTL): expired ones leave from the front.
+        self._challenges: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
 
     @property
     def server_id(self) -> str:
@@ -110,25 +114,31 @@ class AuthService:
             raise InvalidInput("username and password must be text.")
         account_key = username.strip().casefold()[:128]
         now_m = self._clock.monotonic()
-        take_all(now_m, (self._pw_source, ctx.source))
-        wait = self._pw_account.retry_after(account_key, now_m)
-        if wait > 0:
+        take_all(now_m, (self._pw_source, source_key(ctx.source)))
+        try:
+            # Reserve the attempt before the (slow) check, so that parallel guesses cannot
+            # all slip through on the last token; a success gives it back.
+            self._pw_account.take(account_key, now_m)
+        except RateLimited:
             # Too many failures for this name: stop checking it for a while. Enrolled
             # devices of the owner keep signing in with their keys meanwhile.
-            await self._audit.record(
-                "login.password", "rate_limited", ctx, actor_name=username[:64]
-            )
-            raise RateLimited(wait)
+            await self._audit.record("login.password", "rate_limited", ctx)
+            raise
         device_name = clean_name(device_name, "device name", 100)
         devicekeys.load_public_key(public_key)
         user = await self._store.find_user_by_name(username.strip()) if username.strip() else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
-            self._pw_account.take(account_key, now_m)  # count the failure
+            # A mistyped username may be a password: record only names that exist.
             await self._audit.record(
-                "login.password", InvalidCredentials.code, ctx, actor_name=username[:64]
+                "login.password",
+                InvalidCredentials.code,
+                ctx,
+                actor=user,
+                target=user.id if user else None,
             )
             raise InvalidCredentials()
+        self._pw_account.refund(account_key, now_m)
         try:
             self._check_user_may_enter(user, ctx)
         except DomogateError as exc:
@@ -159,7 +169,7 @@ class AuthService:
             raise OtpDisabled()
         take_all(
             self._clock.monotonic(),
-            (self._otp_source, ctx.source),
+            (self._otp_source, source_key(ctx.source)),
             (self._otp_global, GLOBAL),
         )
         if not isinstance(typed_otp, str):
@@ -183,6 +193,9 @@ class AuthService:
             named = replace(user, name=new_name)
             device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
             if not await self._store.redeem_otp(record.id, now, named, device):
+                latest = await self._store.get_user(user.id)
+                if latest is None or latest.revoked_at is not None:
+                    raise Revoked("This account has been revoked by an administrator.")
                 raise OtpUsed()
         except DomogateError as exc:
             await self._audit.record("otp.redeem", exc.code, ctx, actor_name=(name or "")[:64])
@@ -219,10 +232,13 @@ class AuthService:
     async def challenge(self, ctx: RequestContext, device_id: str) -> IssuedChallenge:
         if not isinstance(device_id, str) or not 0 < len(device_id) <= 64:
             raise InvalidInput("device_id is missing or malformed.", field="device_id")
-        self._challenge_source.take(ctx.source, self._clock.monotonic())
+        self._challenge_source.take(source_key(ctx.source), self._clock.monotonic())
         now = self._clock.now()
-        if len(self._challenges) > 10_000:
-            self._challenges = {c: v for c, v in self._challenges.items() if v[1] > now}
+        while self._challenges:
+            oldest = next(iter(self._challenges.values()))
+            if oldest[1] > now and len(self._challenges) < MAX_LIVE_CHALLENGES:
+                break
+            self._challenges.popitem(last=False)
         challenge = secrets.token_urlsafe(24)
         expires = now + self._settings.challenge_ttl
         self._challenges[challenge] = (device_id, expires)
@@ -266,6 +282,8 @@ class AuthService:
         """The caller behind a session token, re-checked against the account's state."""
         session = self._sessions.get(token, self._clock.now())
         user = await self._store.get_user(session.user_id)
+        # The device may have been revoked while we read: its sessions are gone then.
+        session = self._sessions.get(token, self._clock.now())
         if user is None:
             self._sessions.close(token)
             raise Unauthenticated()

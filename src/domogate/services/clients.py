@@ -249,17 +249,15 @@ class ClientsService:
         if user.id == caller.user.id:
             raise Conflict("You cannot revoke yourself; ask another administrator.")
         now = self._clock.now()
-        devices = await self._store.list_devices(user_id)
-        ids = [d.id for d in devices if d.revoked_at is None]
-        if user.revoked_at is None:
-            from dataclasses import replace
-
-            await self._store.update_user(replace(user, revoked_at=now))
-        if ids:
-            await self._store.revoke_devices(ids, now)
+        # OTPs first, so that no redemption can start enrolling a device after this.
         for o in await self._store.pending_otps():
             if o.user_id == user_id:
                 await self._store.finish_otp(o.id, OtpState.REVOKED, now)
+        await self._store.revoke_user(user_id, now)
+        devices = await self._store.list_devices(user_id)
+        ids = [d.id for d in devices if d.revoked_at is None]
+        if ids:
+            await self._store.revoke_devices(ids, now)
         self._cut(frozenset(d.id for d in devices))
         await self._audit.record(
             "client.revoke", "ok", caller.context, actor=caller.user, target=user.id, devices=ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 
 from domogate.core.accounts import ProjectVersion, User, UserOrigin
 from domogate.core.project import Project, project_to_data, validate_project_data
+from domogate.core.throttle import source_key
 from domogate.errors import Conflict, DomogateError, InvalidInput, SetupCodeInvalid
 from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
@@ -69,6 +71,7 @@ class DeployService:
         self._setup_codes = setup_codes
         self._before_commit = before_commit
         self._throttle = KeyedBuckets(settings.throttle.password_per_source)
+        self._lock = asyncio.Lock()  # one deploy at a time: versions are sequential
 
     async def deploy(
         self,
@@ -79,10 +82,11 @@ class DeployService:
         password: str | None = None,
     ) -> DeployResult:
         try:
-            self._throttle.take(ctx.source, self._clock.monotonic())
-            await self._authorise(setup_code, password)
-            project = validate_project_data(data, file="deployed project")
-            result = await self._switch(project, ctx)
+            self._throttle.take(source_key(ctx.source), self._clock.monotonic())
+            async with self._lock:
+                await self._authorise(setup_code, password)
+                project = validate_project_data(data, file="deployed project")
+                result = await self._switch(project, ctx)
         except DomogateError as exc:
             await self._audit.record("deploy", exc.code, ctx)
             raise
@@ -135,6 +139,14 @@ class DeployService:
                     )
                 )
                 created.append(pu.name)
+            elif old.origin is not UserOrigin.PROJECT:
+                # Never merge a person an admin added (who chose this name when joining)
+                # into a project user: that would hand them the project user's rights.
+                raise Conflict(
+                    f"The project's user {pu.name!r} has the name of a client added by an "
+                    "administrator; rename one of them.",
+                    user=pu.name,
+                )
             else:
                 new = replace(
                     old,

@@ -38,6 +38,8 @@ class AccountStore(Protocol):
         """Case-insensitive match on the name; revoked users included."""
 
     async def list_users(self) -> list[User]: ...
+    async def revoke_user(self, user_id: str, at: datetime) -> None:
+        """Set ``revoked_at`` (if not set yet) and nothing else."""
 
     # devices -------------------------------------------------------------------------
     async def get_device(self, device_id: str) -> Device | None: ...
@@ -61,8 +63,9 @@ class AccountStore(Protocol):
 
     async def redeem_otp(self, otp_id: str, at: datetime, user: User, device: Device) -> bool:
         """In one transaction: PENDING → USED (sealed copy wiped) only if still pending
-        and unexpired at ``at``; then ``update_user(user)`` and ``add_device(device)``.
-        Returns False, changing nothing, when another redemption won."""
+        and unexpired at ``at``; then sets ``user.name`` (nothing else of ``user``) only
+        if the user is not revoked; then ``add_device(device)``. Returns False, changing
+        nothing, when another redemption won or the user was revoked meanwhile."""
 
     # users from a project, atomically with the version ----------------------------------
     async def current_project(self) -> ProjectVersion | None: ...

@@ -57,6 +57,10 @@ class SessionRegistry:
             raise Unauthenticated("Session expired; sign in again.")
         return session
 
+    def is_open(self, token_hash: str, now: datetime) -> bool:
+        session = self._by_hash.get(token_hash)
+        return session is not None and now < session.expires_at
+
     def close(self, token: str) -> None:
         self._drop(_hash(token))
 

@@ -40,6 +40,12 @@ class KeyedBuckets:
     def retry_after(self, key: str, now: float) -> float:
         return self._bucket(key, now).retry_after(now)
 
+    def refund(self, key: str, now: float) -> None:
+        """Give back one attempt (e.g. a reserved attempt that succeeded)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.refund(now)
+
     def take(self, key: str, now: float) -> None:
         """Consume one attempt or raise ``RateLimited``."""
         bucket = self._bucket(key, now)

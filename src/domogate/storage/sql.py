@@ -480,10 +480,14 @@ class SqlAccountStore:
         await self._check_name_free(conn, user)
         await conn.execute(insert(UserRow).values(**_user_values(user)))
 
-    async def _update_user(self, conn: AsyncConnection, user: User) -> None:
+    async def _update_user(
+        self, conn: AsyncConnection, user: User, only: frozenset[str] | None = None
+    ) -> None:
         await self._check_name_free(conn, user)
         values = _user_values(user)
         del values["id"]
+        if only is not None:
+            values = {k: v for k, v in values.items() if k in only}
         result = await conn.execute(update(UserRow).where(UserRow.id == user.id).values(**values))
         if result.rowcount != 1:
             raise NotFound("Unknown user.", user_id=user.id)
@@ -506,6 +510,15 @@ class SqlAccountStore:
         async with self._read() as conn:
             row = (await conn.execute(_GET_USER, {"user_id": user_id})).first()
         return _user_from_row(row) if row is not None else None
+
+    async def revoke_user(self, user_id: str, at: datetime) -> None:
+        """Mark the user revoked (keeping the first revocation time); nothing else changes."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(UserRow)
+                .where(UserRow.id == user_id, UserRow.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
 
     async def find_user_by_name(self, name: str) -> User | None:
         key = name_key(name)
@@ -638,7 +651,15 @@ class SqlAccountStore:
                 )
                 if result.rowcount != 1:
                     raise _Lost
-                await self._update_user(conn, user)
+                # Only the name changes, and only while the user is not revoked: a stale
+                # copy of the user must never undo a concurrent revocation.
+                named = await conn.execute(
+                    update(UserRow)
+                    .where(UserRow.id == user.id, UserRow.revoked_at.is_(None))
+                    .values(name=user.name, name_key=name_key(user.name) if user.name else None)
+                )
+                if named.rowcount != 1:
+                    raise _Lost
                 await self._insert_device(conn, device)
         except _Lost:
             return False
@@ -714,7 +735,9 @@ class SqlAccountStore:
                 )
             for user in upsert_users:
                 if user.id in existing:
-                    await self._update_user(conn, user)
+                    # What the project owns; never revocation or expiry (which a
+                    # concurrent admin action may have just changed).
+                    await self._update_user(conn, user, _PROJECT_OWNED)
                 else:
                     await self._insert_user(conn, user)
 
@@ -779,6 +802,9 @@ class SqlAccountStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+_PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "admin", "password_hash", "origin"})
 
 
 def _audit_params(event: AuditEvent) -> dict[str, Any]:

@@ -53,9 +53,9 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _expiry_loop(services: Services) -> None:
+async def _expiry_loop(services: Services, stop: asyncio.Event) -> None:
     """Finish OTPs when they expire, so admin views show "Expired" on time."""
-    while True:
+    while not stop.is_set():
         try:
             await services.clients.expire_due()
             services.sessions.purge_expired(services.clock.now())
@@ -66,7 +66,8 @@ async def _expiry_loop(services: Services) -> None:
         except Exception:
             log.exception("expiry check failed")
             delay = 5.0
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
 
 
 def create_app(
@@ -77,18 +78,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        stop = asyncio.Event()
         task = (
-            asyncio.get_running_loop().create_task(_expiry_loop(services))
+            asyncio.get_running_loop().create_task(_expiry_loop(services, stop))
             if run_background
             else None
         )
         try:
             yield
         finally:
+            stop.set()  # never cancel it in the middle of a query
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 5)
             await hub.close_all()
 
     app = FastAPI(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domogate import errors as e
+
+log = logging.getLogger(__name__)
 
 HTTP_STATUS: dict[type[e.DomogateError], int] = {
     e.InvalidInput: 422,
@@ -70,6 +74,12 @@ def install(app: FastAPI) -> None:
         first = problems[0] if problems else {"field": "body", "message": "invalid"}
         message = f"{first['field']}: {first['message']}"
         return error_response(e.InvalidInput(message, problems=problems))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        err = e.DomogateError("Internal error; the server log has the details.")
+        return JSONResponse({"error": err.to_dict()}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -25,6 +25,7 @@ from domogate.web.errors import WS_CLOSE
 log = logging.getLogger(__name__)
 
 _CLOSE = object()
+WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
 
 
 @dataclass(eq=False)
@@ -68,12 +69,55 @@ class Connection:
 
 
 class LiveHub:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, recheck_interval: float = 0.5) -> None:
         self.services = services
         self.connections: set[Connection] = set()
         self._clients_dirty = False
         self._flush_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._recheck_interval = recheck_interval
+        self._stop = asyncio.Event()
         services.events.subscribe(self._on_event)
+
+    # --- keeping open connections honest ------------------------------------------------
+
+    async def recheck(self) -> None:
+        """Close connections whose session ended or whose user was revoked or expired,
+        and refresh each connection's view of its user (an admin may have been demoted
+        by the local maintenance command)."""
+        if not self.connections:
+            return
+        now = self.services.clock.now()
+        users = {u.id: u for u in await self.services.store.list_users()}
+        for conn in list(self.connections):
+            if conn.closing:
+                continue
+            session = conn.caller.session
+            user = users.get(session.user_id)
+            if not self.services.sessions.is_open(session.token_hash, now):
+                conn.close(WS_CLOSE["unauthenticated"], "unauthenticated", "Session ended.")
+            elif user is None or user.revoked_at is not None:
+                conn.close(WS_CLOSE["revoked"], "revoked", "Access has been revoked.")
+            elif user.is_account_expired(now):
+                conn.close(WS_CLOSE["account_expired"], "account_expired", "Account expired.")
+            elif user != conn.caller.user:
+                conn.caller = replace(conn.caller, user=user)
+
+    def _ensure_supervisor(self) -> None:
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        # Never cancelled in the middle of a query: stopping sets an event it waits on.
+        while self.connections and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._recheck_interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self.recheck()
+            except Exception:
+                log.exception("could not recheck live connections")
 
     # --- events -------------------------------------------------------------------------
 
@@ -103,6 +147,11 @@ class LiveHub:
         await asyncio.sleep(0.05)
         while self._clients_dirty:
             self._clients_dirty = False
+            try:
+                await self.recheck()  # never send the list to someone no longer admin
+            except Exception:
+                log.exception("could not recheck live connections")
+                return
             admins = [c for c in self.connections if c.is_admin and not c.closing]
             if not admins:
                 continue
@@ -118,10 +167,11 @@ class LiveHub:
     async def close_all(self) -> None:
         for conn in list(self.connections):
             conn.close(1001, None, "server shutting down")
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flush_task
+        self._stop.set()
+        for task in (self._supervisor, self._flush_task):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 5)
 
     # --- one connection ---------------------------------------------------------------
 
@@ -131,44 +181,34 @@ class LiveHub:
         host = websocket.client.host if websocket.client else "unknown"
         ctx = RequestContext(source=host)
         try:
-            raw = await asyncio.wait_for(websocket.receive_text(), settings.ws_auth_timeout_s)
+            raw = await asyncio.wait_for(_receive_text(websocket), settings.ws_auth_timeout_s)
         except TimeoutError:
             await self._refuse(websocket, "auth_timeout", 'Send {"type": "auth"} first.', 4408)
             return
         except WebSocketDisconnect:
             return
+        except InvalidInput as exc:
+            await self._refuse(websocket, exc.code, exc.message, WS_CLOSE["invalid_input"])
+            return
         try:
-            message = _parse(raw)
-            if message.get("type") != "auth" or not isinstance(message.get("token"), str):
-                raise Unauthenticated('The first message must be {"type": "auth", "token": …}.')
-            caller = await self.services.auth.authenticate(message["token"], ctx)
+            caller = await self._authenticate(raw, ctx)
         except DomogateError as exc:
             await self._refuse(websocket, exc.code, exc.message, WS_CLOSE.get(exc.code, 4401))
             return
 
         conn = Connection(websocket, caller, asyncio.Queue(maxsize=settings.ws_send_queue))
-        self.connections.add(conn)
-        conn.sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
-        came_online = self.services.presence.connected(conn.device_id, caller.session.path)
-        conn.push(
-            {
-                "type": "hello",
-                "user": {
-                    "id": caller.user.id,
-                    "name": caller.user.name,
-                    "group": caller.user.group,
-                    "admin": caller.user.admin,
-                },
-                "device": {"id": conn.device_id},
-                "project_version": self.services.project.version,
-            }
-        )
-        if conn.is_admin:
-            conn.push({"type": "clients", "clients": await self.services.clients.snapshot()})
-        if came_online:
-            self.services.events.publish(ClientsChanged())
+        came_online = False
         try:
-            await self._receive_loop(conn)
+            self.connections.add(conn)
+            conn.sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
+            self._ensure_supervisor()
+            came_online = self.services.presence.connected(conn.device_id, caller.session.path)
+            conn.push(self._hello(conn))
+            if conn.is_admin:
+                conn.push({"type": "clients", "clients": await self.services.clients.snapshot()})
+            if came_online:
+                self.services.events.publish(ClientsChanged())
+            await self._receive_loop(conn, ctx)
         finally:
             self.connections.discard(conn)
             if not conn.closing:
@@ -179,20 +219,48 @@ class LiveHub:
             if self.services.presence.disconnected(conn.device_id):
                 self.services.events.publish(ClientsChanged())
 
-    async def _receive_loop(self, conn: Connection) -> None:
+    async def _authenticate(self, raw: str, ctx: RequestContext) -> Caller:
+        message = _parse(raw)
+        if message.get("type") != "auth" or not isinstance(message.get("token"), str):
+            raise Unauthenticated('The first message must be {"type": "auth", "token": …}.')
+        return await self.services.auth.authenticate(message["token"], ctx)
+
+    def _hello(self, conn: Connection) -> dict[str, Any]:
+        user = conn.caller.user
+        return {
+            "type": "hello",
+            "user": {"id": user.id, "name": user.name, "group": user.group, "admin": user.admin},
+            "device": {"id": conn.device_id},
+            "session": {"expires_at": conn.caller.session.expires_at.isoformat()},
+            "project_version": self.services.project.version,
+        }
+
+    async def _receive_loop(self, conn: Connection, ctx: RequestContext) -> None:
         ws = conn.websocket
         while not conn.closing:
             try:
-                raw = await ws.receive_text()
+                raw = await _receive_text(ws)
+                message = _parse(raw)
             except (WebSocketDisconnect, RuntimeError):
                 return
-            try:
-                message = _parse(raw)
             except InvalidInput as exc:
                 conn.close(WS_CLOSE["invalid_input"], exc.code, exc.message)
                 return
-            if message.get("type") == "ping":
+            kind = message.get("type")
+            if kind == "ping":
                 conn.push({"type": "pong"})
+            elif kind == "auth":
+                # Session refresh: a new token of the same device keeps the connection.
+                try:
+                    caller = await self._authenticate(raw, ctx)
+                except DomogateError as exc:
+                    conn.close(WS_CLOSE.get(exc.code, 4401), exc.code, exc.message)
+                    return
+                if caller.session.device_id != conn.device_id:
+                    conn.close(WS_CLOSE["invalid_input"], "invalid_input", "Another device.")
+                    return
+                conn.caller = caller
+                conn.push(self._hello(conn))
 
     async def _send_loop(self, conn: Connection) -> None:
         ws = conn.websocket
@@ -219,8 +287,19 @@ class LiveHub:
             await websocket.close(code=close_code, reason=code)
 
 
+async def _receive_text(websocket: WebSocket) -> str:
+    """The next text message; binary frames are a protocol error (``InvalidInput``)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise InvalidInput("Messages must be JSON text frames.")
+    return str(text)
+
+
 def _parse(raw: str) -> dict[str, Any]:
-    if len(raw) > 16 * 1024:
+    if len(raw) > WS_MAX_MESSAGE:
         raise InvalidInput("Message too large.")
     try:
         message = json.loads(raw)
