@@ -676,3 +676,20 @@ async def test_reopening_keeps_everything(db_path: Path) -> None:
         assert [replace(e, id=None) for e in await again.list_audit()] == [event]
     finally:
         await again.close()
+
+
+async def test_hot_path_read_sees_every_commit_at_once(store: SqlAccountStore) -> None:
+    """The sign-in's direct SQLite read must never serve a stale revocation."""
+    user = make_user("u-hot", "hot")
+    await store.add_user(user)
+    device = make_device("d-hot", "u-hot")
+    await store.add_device(device)
+    found = await store.get_device_and_user("d-hot")
+    assert found is not None and found[0].revoked_at is None and found[1] == user
+    await store.revoke_devices(["d-hot"], NOW)
+    found = await store.get_device_and_user("d-hot")
+    assert found is not None and found[0].revoked_at == NOW
+    await store.revoke_user("u-hot", NOW)
+    found = await store.get_device_and_user("d-hot")
+    assert found is not None and found[1] is not None and found[1].revoked_at == NOW
+    assert await store.get_device_and_user("nope") is None

@@ -254,9 +254,10 @@ class AuthService:
             now = self._clock.now()
             if entry is None or entry[0] != device_id or now >= entry[1]:
                 raise ChallengeInvalid()
-            device = await self._store.get_device(device_id)
-            if device is None:
+            found = await self._store.get_device_and_user(device_id)
+            if found is None:
                 raise SignatureInvalid()
+            device, user = found
             message = devicekeys.challenge_message(self._server_id, device_id, challenge)
             if not isinstance(signature, str) or not devicekeys.verify(
                 device.public_key, message, signature
@@ -264,7 +265,6 @@ class AuthService:
                 raise SignatureInvalid()
             if device.revoked_at is not None:
                 raise Revoked()
-            user = await self._store.get_user(device.user_id)
             if user is None:
                 raise Revoked()
             self._check_user_may_enter(user, ctx)
