@@ -54,6 +54,11 @@ class PayloadTooLarge(DomogateError):
     default_message = "The request body is too large."
 
 
+class AddressInUse(DomogateError):
+    code = "address_in_use"
+    default_message = "The address and port are already in use."
+
+
 class NotFound(DomogateError):
     code = "not_found"
     default_message = "Not found."
@@ -191,6 +196,7 @@ ALL_ERRORS: tuple[type[DomogateError], ...] = (
     ProjectInvalid,
     ConfigKeyInvalid,
     PayloadTooLarge,
+    AddressInUse,
     NotFound,
     Conflict,
     Unauthenticated,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import uvicorn
 
+from domogate.errors import AddressInUse, InvalidInput
 from domogate.services.clock import SystemClock
 from domogate.services.container import Services, build_services
 from domogate.settings import ServerSettings
@@ -61,14 +64,34 @@ async def open_services(settings: ServerSettings, data: DataDir) -> Services:
     )
 
 
+INSECURE_WARNING = (
+    "WARNING: plain HTTP (--insecure-http): passwords and OTPs cross the network "
+    "unencrypted. Use only for development."
+)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before announcing anything (clear error if taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(
+                f"{host}:{port} is already in use (another domogate server?); "
+                "stop it or choose another --port."
+            ) from exc
+        raise InvalidInput(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def banner(settings: ServerSettings, data: DataDir, first_start: bool) -> str:
     lines = [f"domogate server listening on {settings.local_url()}"]
-    if settings.insecure_http:
-        lines.append(
-            "WARNING: plain HTTP (--insecure-http): passwords and OTPs cross the network "
-            "unencrypted. Use only for development."
-        )
-    else:
+    if not settings.insecure_http:
         lines.append(f"TLS certificate SHA-256 fingerprint: {data.fingerprint}")
     lines.append(f"server id: {data.server_id}")
     lines.append(f"data folder: {data.path}")
@@ -83,6 +106,7 @@ def banner(settings: ServerSettings, data: DataDir, first_start: bool) -> str:
 
 def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     data, first = prepare_data(settings)
+    sock = bind_socket(settings.host, settings.port)
 
     async def main() -> None:
         services = await open_services(settings, data)
@@ -106,9 +130,12 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
         )
         server = uvicorn.Server(config)
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             await services.close()
+            sock.close()
 
+    if settings.insecure_http:
+        print(INSECURE_WARNING, file=sys.stderr, flush=True)
     print(banner(settings, data, first), flush=True)
     asyncio.run(main())

@@ -11,8 +11,12 @@ from domogate.core.export import can_operate, can_see, export_for_group
 from domogate.core.project import Project, validate_project_data
 from domogate.errors import InvalidInput
 
-SERVICE_HASH = "$argon2id$v=19$m=64,t=1,p=1$c2VydmljZXNhbHQ$c2VydmljZWhhc2g"
-USER_HASH = "$argon2id$v=19$m=64,t=1,p=1$dXNlcnNhbHQ$dXNlcmhhc2g"
+SERVICE_HASH = (
+    "$argon2id$v=19$m=64,t=1,p=1$2tj2HXurLMDT649vYs8h6w$Cnd0juEK3PAKF2aFuV9+GUq9HOZzFQJqd3DHEVZ2/io"
+)
+USER_HASH = (
+    "$argon2id$v=19$m=64,t=1,p=1$OqlZG/9MMgs19t3gjZdM3g$+3F5XIF0Z+CMdRod3igg0aIApHDpn1uCwTdlX9pkuTs"
+)
 SECRETS = [SERVICE_HASH, USER_HASH, "vnc-Secret-1", "cloud-Secret-2"]
 
 

@@ -337,3 +337,37 @@ def test_format_path() -> None:
     assert format_path(("users", 2, "group")) == "users[2].group"
     assert format_path(("objects", 0, "bindings", "Cmd", "[key]")) == "objects[0].bindings.Cmd"
     assert format_path(()) == "(top level)"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("server", "port"), True),
+        (("server", "port"), "7550"),
+        (("system", "use_otp_authentication"), 1),
+        (("system", "use_otp_authentication"), "yes"),
+        (("system", "cloud", "enabled"), "true"),
+        (("format",), "1"),
+    ],
+)
+def test_booleans_and_numbers_are_not_coerced(path: tuple[str, ...], value: object) -> None:
+    data: dict[str, Any] = {"name": "Home"}
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    problem = only_problem(data)
+    assert problem["path"] == ".".join(path)
+
+
+def test_user_admin_flag_must_be_a_boolean() -> None:
+    data = {"name": "Home", "users": [{"name": "a", "group": "users", "admin": "no"}]}
+    assert only_problem(data)["path"] == "users[0].admin"
+
+
+@pytest.mark.parametrize("bad", ["$argon2id$garbage", "$argon2id$v=19$m=1,t=1,p=1$AAAA$BBBB"])
+def test_malformed_password_hashes_are_refused(bad: str) -> None:
+    data = {"name": "Home", "system": {"password": bad}}
+    problem = only_problem(data)
+    assert problem["path"] == "system.password"
+    assert bad not in problem["message"]

@@ -227,7 +227,7 @@ async def test_clients_are_told_the_new_project_version(live: Live) -> None:
 
 async def test_deploy_refuses_bad_credentials_and_invalid_projects(live: Live) -> None:
     r = await live.http.post("/api/deploy", json={"project": project_data(), "password": "wrong"})
-    assert r.status_code == 401 and r.json()["error"]["code"] == "setup_code_invalid"
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
     r = await live.http.post(
         "/api/deploy", json={"project": project_data(), "setup_code": "ACDE-FGHJ-KLMN"}
     )

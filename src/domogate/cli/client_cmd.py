@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -205,6 +206,18 @@ def make_qr(link: str) -> Any:
     return segno.make(link, error="m", micro=False)
 
 
+def check_writable(*paths: Path | None) -> None:
+    """Refuse output files that cannot be written, before asking the server for anything."""
+    for path in paths:
+        if path is None:
+            continue
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a folder; give a file name for the QR code.")
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise InvalidInput(f"Cannot write the QR code to {path}: no writable folder {folder}.")
+
+
 def write_qr_files(link: str, *, png: Path | None = None, svg: Path | None = None) -> None:
     """Write the join link's QR code as PNG (scale 8, border 4) and/or SVG."""
     qr = make_qr(link)
@@ -212,7 +225,10 @@ def write_qr_files(link: str, *, png: Path | None = None, svg: Path | None = Non
         if path is None:
             continue
         try:
-            qr.save(str(path), kind=kind, scale=8, border=4)
+            # The QR code carries the OTP: readable by its owner only.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                qr.save(out, kind=kind, scale=8, border=4)
         except OSError as exc:
             reason = exc.strerror or exc
             raise ClientError(f"Cannot write the QR code to {path}: {reason}.") from exc
@@ -662,6 +678,8 @@ def clients_add(
         if paths:
             fields["paths"] = list(dict.fromkeys(p.strip().lower() for p in paths))
 
+        check_writable(qr_png, qr_svg)
+
         async def action(session: SignedIn) -> dict[str, Any]:
             return await session.api.add_client(**fields)
 
@@ -704,6 +722,7 @@ def clients_otp(
     """Issue a new OTP for an existing user."""
     with reporting_errors(as_json):
         valid_for_s = None if valid_for is None else parse_duration(valid_for)
+        check_writable(qr_png, qr_svg)
 
         async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:
             target = await _find_user(session, user)
@@ -847,7 +866,7 @@ DEPLOY_HELP = _doc(
     "the same server, else (on a terminal) you are asked to confirm it.",
 )
 DEPLOY_EPILOG = _examples(
-    "domogate deploy ./maison --server https://maison.local:7550 --setup-code 123-456 "
+    "domogate deploy ./maison --server https://maison.local:7550 --setup-code ACDE-FGHJ-KLMN "
     "--fingerprint 3a7f…",
     'echo "$SERVICE_PASSWORD" | domogate deploy ./maison --server https://maison.local:7550 '
     "--password-stdin",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,18 @@ def register(app: typer.Typer) -> None:
             insecure_http=insecure_http,
             argon2=argon2_parameters_from_env(),
         )
+
+        def _terminate(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, _terminate)  # clean up on SIGTERM too
         try:
             with reporting_errors(False):
                 asyncio.run(_run_demo(settings))
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if temp is not None:
                 shutil.rmtree(temp, ignore_errors=True)
 
@@ -163,7 +170,7 @@ async def _run_demo(settings: Any) -> None:
         print(
             "\n"
             f"Demo project 'Demo house' deployed (version {services.project.version}).\n"
-            f"Open {url}/ in a browser, or use the command line.\n\n"
+            "Try it with the command line (the browser client comes in a later version):\n\n"
             f"Administrator:  username {DEMO_ADMIN}   password {password}\n"
             f"  domogate connect {url} --username {DEMO_ADMIN} --password-stdin "
             f"--fingerprint {services.fingerprint or ''} --config ./demo-admin\n\n"

@@ -31,8 +31,8 @@ def fail(error: DomogateError, *, as_json: bool) -> NoReturn:
         problems = error.details.get("problems") if error.details else None
         if isinstance(problems, list):
             for p in problems:
-                if isinstance(p, dict):
-                    where = p.get("file", "")
+                if isinstance(p, dict) and "file" in p:
+                    where = str(p.get("file", ""))
                     if p.get("line"):
                         where += f":{p['line']}"
                     sys.stderr.write(f"  {where}: {p.get('path', '')}: {p.get('message', '')}\n")

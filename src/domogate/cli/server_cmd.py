@@ -102,12 +102,16 @@ def info(
     data: Path | None = DataOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show the server id and the TLS certificate fingerprint of a data folder."""
+    """Show the server id and the TLS certificate fingerprint of an existing data folder."""
     from domogate.storage.datadir import DataDir
 
     with reporting_errors(as_json):
         d = DataDir(_data(data))
-        d.initialise()
+        if not (d.path / "secret.key").exists():
+            raise InvalidInput(
+                f"No server data in {d.path}: start `domogate server --data {d.path}` once "
+                "first (a mistyped folder would otherwise make a new server identity)."
+            )
         result = {"server_id": d.server_id, "fingerprint": d.fingerprint, "data": str(d.path)}
         if as_json:
             print_json(result)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Union, get_args, get_origin
 
+from argon2 import extract_parameters
+from argon2.exceptions import InvalidHashError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -128,6 +130,16 @@ def _check_password_hash(value: str) -> str:
             "set it with `domogate project password DIR` (service password) or "
             "`domogate project user password DIR NAME` (user password)",
         )
+    try:
+        parameters = extract_parameters(value)
+        if parameters.salt_len < 8 or parameters.hash_len < 16:
+            raise InvalidHashError
+    except InvalidHashError:
+        raise PydanticCustomError(
+            "password_hash_malformed",
+            "is not a well-formed Argon2id hash; set it again with `domogate project password "
+            "DIR` or `domogate project user password DIR NAME`",
+        ) from None
     return value
 
 
@@ -298,7 +310,7 @@ class ObjectType(StrEnum):
 class CloudOptions(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, strict=True)
     password: str | None = None
     connection_policy: ConnectionPolicy = ConnectionPolicy.LOCAL
 
@@ -308,10 +320,10 @@ class SystemOptions(_Model):
 
     password: PasswordHash | None = None
     vnc_password: str | None = None
-    use_otp_authentication: bool = True
-    automatic_authentication: bool = True
-    automatic_connection: bool = True
-    automatic_server_update: bool = False
+    use_otp_authentication: bool = Field(default=True, strict=True)
+    automatic_authentication: bool = Field(default=True, strict=True)
+    automatic_connection: bool = Field(default=True, strict=True)
+    automatic_server_update: bool = Field(default=False, strict=True)
     cloud: CloudOptions = Field(default_factory=CloudOptions)
 
 
@@ -319,7 +331,7 @@ class ServerAddresses(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     address: Host = "127.0.0.1"
-    port: int = Field(default=7550, ge=1, le=65535)
+    port: int = Field(default=7550, ge=1, le=65535, strict=True)
     external_address: ExternalAddress | None = None
 
 
@@ -335,7 +347,7 @@ class ProjectUser(_Model):
 
     name: UserName
     group: str
-    admin: bool = False
+    admin: bool = Field(default=False, strict=True)
     password: PasswordHash | None = None
 
 
@@ -396,7 +408,7 @@ def _default_groups() -> list[Group]:
 class Project(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: int = FORMAT
+    format: int = Field(default=FORMAT, strict=True)
     name: Label
     server: ServerAddresses = Field(default_factory=ServerAddresses)
     system: SystemOptions = Field(default_factory=SystemOptions)

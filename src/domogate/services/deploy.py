@@ -11,7 +11,13 @@ from typing import Any, Protocol
 from domogate.core.accounts import ProjectVersion, User, UserOrigin
 from domogate.core.project import Project, project_to_data, validate_project_data
 from domogate.core.throttle import source_key
-from domogate.errors import Conflict, DomogateError, InvalidInput, SetupCodeInvalid
+from domogate.errors import (
+    Conflict,
+    DomogateError,
+    InvalidCredentials,
+    InvalidInput,
+    SetupCodeInvalid,
+)
 from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
 from domogate.services.events import EventHub, ProjectChanged
@@ -108,9 +114,11 @@ class DeployService:
                 )
             return
         if password is None:
-            raise SetupCodeInvalid("This server already has a project: give its service password.")
+            raise InvalidCredentials(
+                "This server already has a project: give its service password."
+            )
         if not await self._passwords.verify(service_hash, password):
-            raise SetupCodeInvalid("Wrong service password.")
+            raise InvalidCredentials("Wrong service password.")
 
     async def _switch(self, project: Project, ctx: RequestContext) -> DeployResult:
         now = self._clock.now()

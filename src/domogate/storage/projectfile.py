@@ -276,6 +276,13 @@ def _to_node(value: Any) -> Any:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    try:
+        _atomic_write_unchecked(path, text)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+
+
+def _atomic_write_unchecked(path: Path, text: str) -> None:
     directory = path.parent
     try:
         mode: int | None = path.stat().st_mode & 0o777
@@ -334,7 +341,10 @@ def write_new_project(directory: Path, project: Project, *, force: bool = False)
             f"{path} already exists; edit it with `domogate project set`, "
             "or pass --force to replace it"
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot create {directory}: {exc.strerror or exc}.") from exc
     save_project_document(new_project_document(directory, project))
     return path
 
@@ -716,6 +726,12 @@ def set_key(directory: Path, dotted_key: str, raw_value: str) -> Project:
     root = _root_map(document)
     moves: Moves = []
     target = _resolve(root, dotted_key, moves)
+    loc = tuple(target.loc)
+    if len(loc) == 3 and isinstance(loc[0], str) and ITEM_KEYS.get(loc[0]) == loc[2]:
+        raise ConfigKeyInvalid(
+            f"{dotted_key}: `set` does not rename {loc[0]}, since other keys refer to them by "
+            f"{loc[2]}; edit project.yaml by hand and update every reference."
+        )
     value = _coerce(raw_value, target.annotation)
     if (
         _is_password_key(target.loc)

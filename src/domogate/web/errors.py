@@ -67,6 +67,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return error_response(e.InvalidInput("The request body is not valid JSON."))
         problems = [
             {"field": _field_of(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))}
             for err in exc.errors()
