@@ -45,7 +45,6 @@ def test_insecure_http_warns_on_stderr(tmp_path: Path) -> None:
         env=cli_env(),
     )
     try:
-        time.sleep(0.1)
         import httpx
 
         deadline = time.monotonic() + 20

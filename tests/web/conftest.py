@@ -12,7 +12,7 @@ import uvicorn
 
 from domogate.core import devicekeys
 from domogate.web.app import create_app
-from domogate.web.live import WS_MAX_MESSAGE
+from domogate.web.live import WS_MAX_MESSAGE, LiveHub
 from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
 
@@ -21,6 +21,7 @@ class Live:
     env: Env
     url: str
     http: httpx.AsyncClient
+    hub: LiveHub
 
     @property
     def ws_url(self) -> str:
@@ -48,7 +49,7 @@ class Live:
         return {"Authorization": f"Bearer {auth['session']['token']}"}
 
 
-async def start_live(env: Env) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+async def start_live(env: Env) -> tuple[uvicorn.Server, asyncio.Task[None], str, LiveHub]:
     app = create_app(env.services.settings, env.services)
     config = uvicorn.Config(
         app,
@@ -67,15 +68,15 @@ async def start_live(env: Env) -> tuple[uvicorn.Server, asyncio.Task[None], str]
         if task.done():
             task.result()
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, f"http://127.0.0.1:{port}"
+    return server, task, f"http://127.0.0.1:{port}", app.state.hub
 
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     env = await make_env(tmp_path)
-    server, task, url = await start_live(env)
+    server, task, url, hub = await start_live(env)
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Live(env, url, http)
+        yield Live(env, url, http, hub)
     server.should_exit = True
     await task
     await env.services.close()

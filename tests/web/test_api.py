@@ -341,7 +341,7 @@ async def test_session_refresh_keeps_the_connection(live: Live) -> None:
         hello = await next_of(ws, "hello")
         assert hello["device"]["id"] == device_id
         await live.http.post("/api/auth/logout", headers=live.bearer(bob))  # the old session
-        await asyncio.sleep(0.8)
+        await live.hub.recheck()  # what the supervisor does every half second
         await ws.send(json.dumps({"type": "ping"}))
         assert (await next_of(ws, "pong"))["type"] == "pong"
     finally:
