@@ -517,7 +517,7 @@ def test_user_password(home: Path) -> None:
 
 def test_validate_ok(home: Path) -> None:
     result = run("validate", str(home))
-    assert result.stdout.strip() == "ok: Home is valid (1 groups, 0 users, 0 pages, 0 objects)"
+    assert result.stdout.strip() == "ok: Home is valid (1 group, 0 users, 0 pages, 0 objects)"
     assert run_json("validate", str(home)) == {
         "ok": True,
         "name": "Home",
@@ -661,4 +661,4 @@ def test_documented_example_is_valid(tmp_path: Path) -> None:
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     write(tmp_path / "doc", example)
     result = run("validate", str(tmp_path / "doc"))
-    assert "ok: Villa Rossi is valid (2 groups, 1 users, 2 pages, 4 objects)" in result.stdout
+    assert "ok: Villa Rossi is valid (2 groups, 1 user, 2 pages, 4 objects)" in result.stdout

@@ -123,6 +123,10 @@ def _set(value: object) -> str:
     return "set" if value is not None else "not set"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 # --- commands ----------------------------------------------------------------------
 
 
@@ -339,10 +343,10 @@ def validate(directory: Path = DIR_ARGUMENT, as_json: bool = JSON_OPTION) -> Non
         if as_json:
             print_json({"ok": True, "name": project.name, **counts})
         else:
-            typer.echo(
-                f"ok: {project.name} is valid ({counts['groups']} groups, {counts['users']} "
-                f"users, {counts['pages']} pages, {counts['objects']} objects)"
+            summary = ", ".join(
+                _count(counts[kind], kind[:-1]) for kind in ("groups", "users", "pages", "objects")
             )
+            typer.echo(f"ok: {project.name} is valid ({summary})")
 
 
 @group_app.command(
