@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -104,6 +105,29 @@ def banner(settings: ServerSettings, data: DataDir, first_start: bool) -> str:
     return "\n".join(lines)
 
 
+def uvicorn_config(
+    app: Any, settings: ServerSettings, data: DataDir, log_level: str = "info"
+) -> uvicorn.Config:
+    """How domogate runs uvicorn: TLS from the data folder, the sans-I/O websockets stack
+    without compression (memory per idle client), bounded client messages."""
+    from domogate.web.live import WS_MAX_MESSAGE
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
+        ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_MESSAGE,
+        lifespan="on",
+        server_header=False,
+        proxy_headers=settings.trust_proxy_headers,
+    )
+
+
 def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     data, first = prepare_data(settings)
     sock = bind_socket(settings.host, settings.port)
@@ -111,23 +135,9 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     async def main() -> None:
         services = await open_services(settings, data)
         from domogate.web.app import create_app
-        from domogate.web.live import WS_MAX_MESSAGE
 
         app = create_app(settings, services)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
-            ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
-            log_level=log_level,
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,
-            ws_max_size=WS_MAX_MESSAGE,
-            lifespan="on",
-            server_header=False,
-            proxy_headers=settings.trust_proxy_headers,
-        )
+        config = uvicorn_config(app, settings, data, log_level)
         server = uvicorn.Server(config)
         try:
             await server.serve(sockets=[sock])

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from domogate.core import otp as otp_rules
 from domogate.errors import InvalidInput
+from domogate.files import write_atomic
 from domogate.security.tls import generate_self_signed
 from domogate.storage.datadir import (
     DataDir,
     format_setup_code,
     generate_setup_code,
-    write_atomic,
 )
 from domogate.storage.sql import open_store
 

@@ -137,13 +137,13 @@ def register(app: typer.Typer) -> None:
 async def _run_demo(settings: Any) -> None:
     import uvicorn
 
-    from domogate.server import banner, open_services, prepare_data
+    from domogate.server import banner, bind_socket, open_services, prepare_data, uvicorn_config
     from domogate.services.context import Caller, RequestContext
     from domogate.services.sessions import Session
     from domogate.web.app import create_app
-    from domogate.web.live import WS_MAX_MESSAGE
 
     data, first = prepare_data(settings)
+    sock = bind_socket(settings.host, settings.port)
     services = await open_services(settings, data)
     try:
         await services.start()
@@ -182,18 +182,7 @@ async def _run_demo(settings: Any) -> None:
         segno.make(issued.join_link, error="m").terminal(compact=True)
         print("Press Ctrl-C to stop.", flush=True)
         app = create_app(settings, services)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
-            ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
-            log_level="warning",
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,
-            ws_max_size=WS_MAX_MESSAGE,
-            server_header=False,
-        )
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(uvicorn_config(app, settings, data, "warning")).serve(sockets=[sock])
     finally:
         await services.close()
+        sock.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from domogate.client.pinning import fingerprint
 from domogate.errors import ClientError, NotEnrolled
+from domogate.files import write_atomic
 
 ENV_VAR = "DOMOGATE_CONFIG"
 CONFIG_FILE = "config.json"
@@ -59,37 +59,7 @@ def ensure_private_dir(directory: Path) -> None:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Atomically replace ``path`` with ``data``, mode 0600 from the first byte."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, FILE_MODE)
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)  # in case the umask is unusual
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, data, FILE_MODE)
 
 
 @dataclass(frozen=True)

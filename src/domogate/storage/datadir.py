@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import ssl
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from domogate.core import otp as otp_rules
 from domogate.errors import InvalidInput
+from domogate.files import fsync_dir, write_atomic
 from domogate.security.tls import fingerprint_of_pem, generate_self_signed
 
 SECRET_SIZE = 32
@@ -48,36 +48,6 @@ KEY_FILE = "key.pem"
 SETUP_CODE_FILE = "setup-code"
 
 DEFAULT_HOSTNAMES: tuple[str, ...] = ("localhost", "127.0.0.1")
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` in one step: temporary file, fsync, rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def format_setup_code(canonical: str) -> str:
@@ -351,4 +321,4 @@ class DataDir:
         """Forget the setup code (after the first deploy)."""
         with contextlib.suppress(FileNotFoundError):
             self.setup_code_path.unlink()
-        _fsync_dir(self._path)
+        fsync_dir(self._path)
