@@ -851,7 +851,7 @@ def audit(
                 Text(safe_text(event.get("action"))),
                 Text(safe_text(event.get("outcome"))),
                 Text(safe_text(event.get("actor_name") or event.get("actor_user_id"))),
-                Text(safe_text(event.get("target"))),
+                Text(safe_text(event.get("target_name") or event.get("target"))),
                 Text(safe_text(event.get("source"))),
                 Text(safe_text(event.get("path"))),
             )

@@ -105,7 +105,7 @@ def issued_json(issued: Issued) -> dict[str, Any]:
     }
 
 
-def audit_json(event: AuditEvent) -> dict[str, Any]:
+def audit_json(event: AuditEvent, names: dict[str, str | None] | None = None) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": _iso(event.at),
@@ -114,6 +114,7 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
         "actor_user_id": event.actor_user_id,
         "actor_name": event.actor_name,
         "target": event.target,
+        "target_name": (names or {}).get(event.target) if event.target else None,
         "source": event.source,
         "path": event.path.value if event.path else None,
         "details": event.details,
@@ -280,7 +281,8 @@ def build_router(services: Services) -> APIRouter:
     ) -> dict[str, Any]:
         _require_admin(who)
         events = await services.audit.list(limit=limit, user_id=user_id)
-        return {"events": [audit_json(e) for e in events]}
+        names = {u.id: u.name for u in await services.store.list_users()}
+        return {"events": [audit_json(e, names) for e in events]}
 
     @r.get("/audit.jsonl", tags=["audit"], response_class=PlainTextResponse)
     async def audit_jsonl(
@@ -290,7 +292,8 @@ def build_router(services: Services) -> APIRouter:
     ) -> PlainTextResponse:
         _require_admin(who)
         events = await services.audit.list(limit=limit, user_id=user_id)
-        lines = [json.dumps(audit_json(e)) for e in reversed(events)]
+        names = {u.id: u.name for u in await services.store.list_users()}
+        lines = [json.dumps(audit_json(e, names)) for e in reversed(events)]
         return PlainTextResponse(
             "".join(line + "\n" for line in lines), media_type="application/x-ndjson"
         )
