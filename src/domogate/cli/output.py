@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -19,6 +20,17 @@ from domogate.errors import DomogateError
 EXIT_ERROR = 1
 
 
+def terminal_text(value: object) -> str:
+    """Untrusted text for a terminal: control and format characters replaced, so that a
+    hostile name or server message cannot send escape sequences."""
+    if value is None:
+        return ""
+    return "".join(
+        "\N{REPLACEMENT CHARACTER}" if unicodedata.category(ch) in ("Cc", "Cf") else ch
+        for ch in str(value)
+    )
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
@@ -27,15 +39,20 @@ def fail(error: DomogateError, *, as_json: bool) -> NoReturn:
     if as_json:
         sys.stdout.write(json.dumps({"error": error.to_dict()}) + "\n")
     else:
-        sys.stderr.write(f"error: {error.code}: {error.message}\n")
+        code, message = terminal_text(error.code), terminal_text(error.message)
+        sys.stderr.write(f"error: {code}: {message}\n")
         problems = error.details.get("problems") if error.details else None
         if isinstance(problems, list):
             for p in problems:
                 if isinstance(p, dict) and "file" in p:
-                    where = str(p.get("file", ""))
+                    where = terminal_text(p.get("file", ""))
                     if p.get("line"):
-                        where += f":{p['line']}"
-                    sys.stderr.write(f"  {where}: {p.get('path', '')}: {p.get('message', '')}\n")
+                        where += f":{terminal_text(p['line'])}"
+                    path, text = (
+                        terminal_text(p.get("path", "")),
+                        terminal_text(p.get("message", "")),
+                    )
+                    sys.stderr.write(f"  {where}: {path}: {text}\n")
     raise typer.Exit(EXIT_ERROR)
 
 
