@@ -8,13 +8,15 @@ user resolution, QR codes) are pure and tested on their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import io
 import json
 import os
 import re
 import sys
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
@@ -25,19 +27,24 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from domogate.cli.output import print_json, reporting_errors
+from domogate.cli.output import print_json, reporting_errors, terminal_text
 from domogate.client.api import ServerApi, normalise_base_url
 from domogate.client.config import ClientConfig, resolve_config_dir
 from domogate.client.session import (
+    INSECURE_HTTP_WARNING,
+    SERVER_DATA_ERRORS,
     SignedIn,
     Target,
     enrol,
     parse_target,
     pin_server,
+    require_secure_transport,
     sign_in,
+    unexpected_answer,
 )
 from domogate.core import otp as otp_rules
 from domogate.errors import ClientError, DomogateError, InvalidInput, NotEnrolled, NotFound
+from domogate.files import write_atomic
 
 T = TypeVar("T")
 
@@ -87,14 +94,28 @@ def iso_utc(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def safe_text(value: object) -> str:
-    """Untrusted text for a terminal: control characters replaced, never markup."""
+safe_text = terminal_text  # untrusted text for a terminal: no control characters
+
+
+def dict_list(value: object, what: str) -> list[dict[str, Any]]:
+    """A list of JSON objects from the server (``None`` is an empty list); anything else
+    is the "unexpected answer" error, never a traceback."""
     if value is None:
-        return ""
-    return "".join(
-        "\N{REPLACEMENT CHARACTER}" if unicodedata.category(ch) in ("Cc", "Cf") else ch
-        for ch in str(value)
-    )
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise DomogateError(
+            f"The server sent an unexpected answer: {what} is not a list of objects."
+        )
+    return value
+
+
+@contextlib.contextmanager
+def server_data(where: str = "the server") -> Iterator[None]:
+    """Turn the errors that malformed server data raises into a ``DomogateError``."""
+    try:
+        yield
+    except SERVER_DATA_ERRORS as exc:
+        raise unexpected_answer(where, exc) from exc
 
 
 def _client_summary(client: Mapping[str, Any]) -> str:
@@ -173,7 +194,7 @@ def resolve_user(clients: Sequence[Mapping[str, Any]], query: str) -> Mapping[st
 
 def resolve_device(client: Mapping[str, Any], query: str) -> Mapping[str, Any]:
     """One of ``client``'s devices by id, name (case-insensitive) or unique id prefix."""
-    devices: list[Mapping[str, Any]] = list(client.get("devices") or [])
+    devices: list[dict[str, Any]] = dict_list(client.get("devices"), "devices")
     wanted = query.strip()
     for device in devices:
         if str(device.get("id")) == wanted:
@@ -224,11 +245,12 @@ def write_qr_files(link: str, *, png: Path | None = None, svg: Path | None = Non
     for path, kind in ((png, "png"), (svg, "svg")):
         if path is None:
             continue
+        buffer = io.BytesIO()
+        qr.save(buffer, kind=kind, scale=8, border=4)
         try:
-            # The QR code carries the OTP: readable by its owner only.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                qr.save(out, kind=kind, scale=8, border=4)
+            # The QR code carries the OTP: readable by its owner only, from the first byte
+            # (a new file replaces an existing one or a symbolic link, never written through).
+            write_atomic(path, buffer.getvalue(), 0o600)
         except OSError as exc:
             reason = exc.strerror or exc
             raise ClientError(f"Cannot write the QR code to {path}: {reason}.") from exc
@@ -249,11 +271,11 @@ def format_time(value: object) -> str:
         return ""
     try:
         when = datetime.fromisoformat(str(value))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    except (ValueError, OverflowError, OSError):
         return safe_text(value)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def format_seconds(seconds: float) -> str:
@@ -292,6 +314,14 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+InsecureHttpOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-http",
+        help="Accept a plain http:// server (development only: one-time passwords, "
+        "passwords and setup codes cross the network unencrypted).",
+    ),
+]
 QrPngOption = Annotated[
     Path | None,
     typer.Option("--qr-png", metavar="FILE", help="Also write the QR code as a PNG file."),
@@ -349,17 +379,20 @@ def _load_config(config_dir: Path | None) -> ClientConfig:
 
 def _run_signed_in(config_dir: Path | None, action: Callable[[SignedIn], Awaitable[T]]) -> T:
     config = _load_config(config_dir)
+    if config.server.insecure_http and config.server.url.lower().startswith("http://"):
+        _note(INSECURE_HTTP_WARNING)
 
     async def run() -> T:
         async with await sign_in(config) as session:
-            return await action(session)
+            with server_data(session.api.base_url):
+                return await action(session)
 
     return asyncio.run(run())
 
 
 async def _find_user(session: SignedIn, query: str) -> Mapping[str, Any]:
     listing = await session.api.list_clients()
-    return resolve_user(list(listing.get("clients") or []), query)
+    return resolve_user(dict_list(listing.get("clients"), "clients"), query)
 
 
 def _print_issued(
@@ -370,7 +403,8 @@ def _print_issued(
     qr_png: Path | None,
     qr_svg: Path | None,
 ) -> None:
-    link = str(issued.get("join_link") or "")
+    raw_link = issued.get("join_link")
+    link = raw_link if isinstance(raw_link, str) else ""
     if (qr_png or qr_svg) and not link:
         raise DomogateError("The server sent no join link; cannot write a QR code.")
     if link:
@@ -387,7 +421,7 @@ def _print_issued(
                 end = end.replace(tzinfo=UTC)
             left = (end - datetime.now(UTC)).total_seconds()
             remaining = f" (in {format_seconds(left)})" if left > 0 else ""
-        except ValueError:
+        except (ValueError, OverflowError):
             remaining = ""
     _echo(heading)
     _echo(f"One-time password: {safe_text(issued.get('otp'))}")
@@ -469,12 +503,16 @@ def connect(
             help="Expected certificate fingerprint (when TARGET is not a join link).",
         ),
     ] = None,
+    insecure_http: InsecureHttpOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Connect this CLI to a server (see CONNECT_HELP)."""
     with reporting_errors(as_json):
         where: Target = parse_target(target)
+        require_secure_transport(where.base_url, insecure_http)
+        if where.base_url.lower().startswith("http://"):
+            _note(INSECURE_HTTP_WARNING)
         tty = _stdin_is_tty()
         password: str | None = None
         if password_stdin and username is None:
@@ -516,6 +554,7 @@ def connect(
                 device_name=device_name,
                 pin_fingerprint=fingerprint,
                 confirm_fingerprint=_confirm_if_tty(),
+                insecure_http=insecure_http,
             )
             async with signed:
                 result = signed.describe()
@@ -575,7 +614,7 @@ clients_app = typer.Typer(
 
 def _devices_cell(client: Mapping[str, Any]) -> Text:
     text = Text()
-    devices = list(client.get("devices") or [])
+    devices = dict_list(client.get("devices"), "devices")
     for i, device in enumerate(devices):
         if i:
             text.append("\n")
@@ -606,7 +645,7 @@ def clients_list(config: ConfigOption = None, as_json: JsonOption = False) -> No
         table = Table(title="Clients", title_justify="left")
         for column in ("label", "group", "status", "devices", "last seen", "path"):
             table.add_column(column[0].upper() + column[1:], overflow="fold")
-        for client in listing.get("clients") or []:
+        for client in dict_list(listing.get("clients"), "clients"):
             group = safe_text(client.get("group"))
             if client.get("admin"):
                 group += " (admin)"
@@ -684,7 +723,9 @@ def clients_add(
             return await session.api.add_client(**fields)
 
         issued = _run_signed_in(config, action)
-        client = issued.get("client") or {}
+        client = issued.get("client")
+        if not isinstance(client, dict):
+            client = {}
         _print_issued(
             issued,
             heading=(
@@ -780,7 +821,7 @@ def clients_revoke(
             print_json(answer)
             return
         if dev is None:
-            count = len(target.get("devices") or [])
+            count = len(dict_list(target.get("devices"), "devices"))
             _echo(f"Revoked {_display_name(target)} and their {count} device(s).")
         else:
             _echo(
@@ -820,11 +861,12 @@ def audit(
     with reporting_errors(as_json):
         if as_json and limit is None and user is None:
 
-            async def export(session: SignedIn) -> str:
-                return await session.api.audit_jsonl()
+            async def export(session: SignedIn) -> list[dict[str, Any]]:
+                return await session.api.audit_events()
 
-            text = _run_signed_in(config, export)
-            sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+            # Each line re-encoded: no raw control character from the server reaches stdout.
+            for event in _run_signed_in(config, export):
+                sys.stdout.write(json.dumps(event, default=str) + "\n")
             return
 
         async def action(session: SignedIn) -> list[dict[str, Any]]:
@@ -835,7 +877,7 @@ def audit(
                 except NotFound:
                     user_id = user.strip()  # a removed user: try it as an id
             answer = await session.api.audit(limit if limit is not None else 200, user_id)
-            return list(reversed(answer.get("events") or []))
+            return list(reversed(dict_list(answer.get("events"), "events")))
 
         events = _run_signed_in(config, action)
         if as_json:
@@ -922,11 +964,16 @@ def deploy(
         str | None,
         typer.Option("--fingerprint", metavar="SHA256", help="Expected certificate fingerprint."),
     ] = None,
+    insecure_http: InsecureHttpOption = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deploy a project (see DEPLOY_HELP)."""
     with reporting_errors(as_json):
+        base = normalise_base_url(server)
+        require_secure_transport(base, insecure_http)
+        if base.lower().startswith("http://"):
+            _note(INSECURE_HTTP_WARNING)
         if setup_code is not None and password_stdin:
             raise InvalidInput("Use either --setup-code or --password-stdin, not both.")
         password: str | None = None
@@ -940,7 +987,6 @@ def deploy(
                     "Give the setup code (--setup-code, first deploy) or the service password "
                     "on standard input (--password-stdin)."
                 )
-        base = normalise_base_url(server)
         project_name, data = _load_project_data(directory)
 
         known_cert: bytes | None = None

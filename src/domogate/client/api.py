@@ -11,6 +11,7 @@ as the matching :mod:`domogate.errors` exception; a server that cannot be reache
 
 from __future__ import annotations
 
+import json
 import ssl
 from types import TracebackType
 from typing import Any
@@ -55,15 +56,19 @@ def error_from_response(response: httpx.Response) -> DomogateError:
     body: Any = None
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
-        if error.get("code") == "rate_limited" and "retry_after" not in (
-            error.get("details") or {}
+        details = error.get("details")
+        if error.get("code") == "rate_limited" and not (
+            isinstance(details, dict) and "retry_after" in details
         ):
-            return RateLimited(_retry_after(response), error.get("message") or None)
-        return error_from_dict(error)
+            message = error.get("message")
+            return RateLimited(
+                _retry_after(response), message if isinstance(message, str) and message else None
+            )
+        return safe_error_from_dict(error)
     if response.status_code == 429:
         return RateLimited(_retry_after(response))
     reason = response.reason_phrase or "error"
@@ -74,11 +79,41 @@ def error_from_response(response: httpx.Response) -> DomogateError:
     )
 
 
+def safe_error_from_dict(error: dict[str, Any]) -> DomogateError:
+    """:func:`error_from_dict` for an error body from the network, whatever its shape: a
+    string code and message, details only when they are an object (without the keys that
+    the exception takes itself), a numeric ``retry_after``."""
+    code = error.get("code")
+    message = error.get("message")
+    clean: dict[str, Any] = {
+        "code": code if isinstance(code, str) and code else "internal_error",
+        "message": message if isinstance(message, str) else "",
+    }
+    details = error.get("details")
+    if isinstance(details, dict):
+        kept = {str(k): v for k, v in details.items() if str(k).isidentifier() and k != "message"}
+        if "retry_after" in kept:
+            try:
+                kept["retry_after"] = max(0.0, float(kept["retry_after"]))
+            except (TypeError, ValueError, OverflowError):
+                del kept["retry_after"]
+            else:
+                if kept["retry_after"] != kept["retry_after"]:  # NaN
+                    del kept["retry_after"]
+        if kept:
+            clean["details"] = kept
+    try:
+        return error_from_dict(clean)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return DomogateError(clean["message"] or None)
+
+
 def _retry_after(response: httpx.Response) -> float:
     try:
-        return float(response.headers.get("Retry-After", "1"))
+        value = float(response.headers.get("Retry-After", "1"))
     except ValueError:
         return 1.0
+    return value if value >= 0 else 1.0
 
 
 def _q(segment: str) -> str:
@@ -182,7 +217,7 @@ class ServerApi:
         response = await self._send(method, path, **kwargs)
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise DomogateError(
                 f"The server answered {method} {path} with something that is not JSON.",
                 status=response.status_code,
@@ -293,5 +328,31 @@ class ServerApi:
         return await self._json("GET", "/api/audit", params={"limit": limit, "user_id": user_id})
 
     async def audit_jsonl(self) -> str:
+        """The raw export (JSON lines); see :func:`parse_jsonl` to read it safely."""
         response = await self._send("GET", "/api/audit.jsonl")
         return response.text
+
+    async def audit_events(self) -> list[JSON]:
+        """The complete audit export, each line checked to be a JSON object."""
+        return parse_jsonl(await self.audit_jsonl())
+
+
+def parse_jsonl(text: str) -> list[JSON]:
+    """JSON lines (blank lines skipped) as objects; ``InvalidInput`` naming the first line
+    that is not a JSON object ("malformed audit export from the server")."""
+    events: list[JSON] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(
+                f"Malformed audit export from the server: line {number} is not JSON."
+            ) from exc
+        if not isinstance(event, dict):
+            raise InvalidInput(
+                f"Malformed audit export from the server: line {number} is not a JSON object."
+            )
+        events.append(event)
+    return events

@@ -23,6 +23,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from domogate.client.api import safe_error_from_dict
 from domogate.client.pinning import is_verification_failure
 from domogate.errors import (
     CertificateMismatch,
@@ -31,7 +32,6 @@ from domogate.errors import (
     InvalidInput,
     ServerUnreachable,
     Unauthenticated,
-    error_from_dict,
 )
 
 JSON = dict[str, Any]
@@ -105,10 +105,12 @@ class LiveConnection:
             raise
         if first.get("type") == "error" and isinstance(first.get("error"), dict):
             await self.close()
-            raise error_from_dict(first["error"])
+            raise safe_error_from_dict(first["error"])
         if first.get("type") != "hello":
             await self.close()
-            raise DomogateError(f"Unexpected first message on {self.url}: {first.get('type')!r}.")
+            kind = first.get("type")
+            shown = repr(kind[:80]) if isinstance(kind, str) else "no type"
+            raise DomogateError(f"Unexpected first message on {self.url}: {shown}.")
         self.hello = first
         return first
 
@@ -148,7 +150,7 @@ class LiveConnection:
         raw = await self._conn().recv()
         try:
             message = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise DomogateError(
                 f"The server sent a message that is not JSON on {self.url}."
             ) from exc

@@ -45,8 +45,8 @@ class SignedIn:
     path: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.user = dict(self.authenticated.get("user") or {})
-        self.device = dict(self.authenticated.get("device") or {})
+        self.user = dict(expect_dict(self.authenticated.get("user"), "user"))
+        self.device = dict(expect_dict(self.authenticated.get("device"), "device"))
         path = self.authenticated.get("path")
         self.path = None if path is None else str(path)
 
@@ -56,8 +56,8 @@ class SignedIn:
 
     @property
     def expires_at(self) -> str | None:
-        session = self.authenticated.get("session") or {}
-        value = session.get("expires_at")
+        session = self.authenticated.get("session")
+        value = session.get("expires_at") if isinstance(session, dict) else None
         return None if value is None else str(value)
 
     def live(self) -> LiveConnection:
@@ -101,25 +101,86 @@ class SignedIn:
         await self.aclose()
 
 
+UNEXPECTED_ANSWER = "The server sent an unexpected answer"
+
+
+def unexpected_answer(where: str, exc: BaseException | None = None) -> DomogateError:
+    """The error for server data of the wrong shape (never a traceback)."""
+    reason = "" if exc is None else f"; {exc.__class__.__name__}: {str(exc)[:200]}"
+    return DomogateError(f"{UNEXPECTED_ANSWER} ({where}{reason}).", url=where)
+
+
+SERVER_DATA_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+"""What malformed server data raises when read as the expected shape."""
+
+
+def expect_dict(value: object, what: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else the unexpected-answer error."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not an object")
+    return value
+
+
+def expect_str(value: object, what: str) -> str:
+    """``value`` when it is a non-empty JSON string, else the unexpected-answer error."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{what} is not a non-empty string")
+    return value
+
+
+def session_token(authenticated: JSON) -> str:
+    session = expect_dict(authenticated.get("session"), "session")
+    return expect_str(session.get("token"), "session.token")
+
+
+INSECURE_HTTP_WARNING = (
+    "WARNING: plain HTTP (--insecure-http): one-time passwords, passwords, setup codes and "
+    "session tokens cross the network unencrypted. Use this for development only."
+)
+
+
+def require_secure_transport(base_url: str, insecure_http: bool) -> None:
+    """Refuse a plain ``http://`` server unless ``--insecure-http`` accepted it."""
+    if base_url.lower().startswith("http://") and not insecure_http:
+        raise InvalidInput(
+            f"The server URL {base_url} is plain HTTP: one-time passwords, passwords and "
+            "setup codes would cross the network unencrypted. Use the https:// address; "
+            "pass --insecure-http only for development.",
+            url=base_url,
+        )
+
+
+async def _abandon(api: ServerApi) -> None:
+    """Log out (best effort) and close the HTTP client after a failed sign-in."""
+    try:
+        if api.token:
+            with contextlib.suppress(DomogateError):
+                await api.logout()
+            api.token = None
+    finally:
+        await api.aclose()
+
+
 async def sign_in(config: ClientConfig, *, request_timeout: float = 10) -> SignedIn:
     """Challenge, signature with the stored device key, session."""
+    require_secure_transport(config.server.url, config.server.insecure_http)
     api = ServerApi(config.server.url, cert_pem=config.server_cert_pem, timeout=request_timeout)
     try:
         device_id = config.device.id
         issued = await api.challenge(device_id)
-        challenge = str(issued["challenge"])
+        challenge = expect_str(issued.get("challenge"), "challenge")
         message = devicekeys.challenge_message(config.server.server_id, device_id, challenge)
         signature = devicekeys.sign(config.private_key, message)
         authenticated = await api.sign_in_device(device_id, challenge, signature)
         _check_server_id(authenticated, config.server.server_id)
-        api.token = str(authenticated["session"]["token"])
-    except KeyError as exc:
-        await api.aclose()
-        raise DomogateError(f"Unexpected answer from {api.base_url}: missing {exc}.") from exc
+        api.token = session_token(authenticated)
+        return SignedIn(api=api, config=config, authenticated=authenticated)
+    except SERVER_DATA_ERRORS as exc:
+        await _abandon(api)
+        raise unexpected_answer(api.base_url, exc) from exc
     except BaseException:
-        await api.aclose()
+        await _abandon(api)
         raise
-    return SignedIn(api=api, config=config, authenticated=authenticated)
 
 
 # --- enrolment ----------------------------------------------------------------------------
@@ -199,11 +260,12 @@ async def pin_server(
         return cert_pem, check_pin(cert_pem, pin)
     actual = fingerprint(cert_pem)
     if confirm is None:
+        # Never show the fingerprint presented here: pasting it back would trust whoever
+        # answered (a man in the middle as well as the real server).
         raise InvalidInput(
             f"No certificate fingerprint to check {base_url} against. Use the join link, or "
-            "pass --fingerprint with the fingerprint the server printed at start "
-            f"(the server at this address presents {colon_form(actual)}).",
-            fingerprint=actual,
+            "pass --fingerprint with the server's fingerprint, read on the server with "
+            "`domogate server info --data DIR` or taken from a join link."
         )
     if not confirm(base_url, colon_form(actual)):
         raise ClientError("The certificate fingerprint was not confirmed; not connecting.")
@@ -222,13 +284,17 @@ async def enrol(
     pin_fingerprint: str | None = None,
     confirm_fingerprint: ConfirmFingerprint | None = None,
     request_timeout: float = 10,
+    insecure_http: bool = False,
 ) -> SignedIn:
     """Connect this client to a server: pin, enrol a new device key, save the config.
 
     OTP mode (``otp`` or the join link's OTP, plus ``name``) or password mode (``username``
     and ``password``). The config is written only after the server accepted the device.
+    A plain ``http://`` server is refused unless ``insecure_http`` (``--insecure-http``);
+    the choice is remembered in the config.
     """
     where = target if isinstance(target, Target) else parse_target(target)
+    require_secure_transport(where.base_url, insecure_http)
     if username is not None and otp is not None:
         raise InvalidInput("Use either --otp or --username, not both.")
     use_password = username is not None
@@ -259,8 +325,8 @@ async def enrol(
     api = ServerApi(where.base_url, cert_pem=cert_pem, timeout=request_timeout)
     try:
         info = await api.info()
-        server_id = str(info.get("server_id") or "")
-        if not server_id:
+        server_id = info.get("server_id")
+        if not isinstance(server_id, str) or not server_id:
             raise DomogateError(f"{where.base_url} did not tell its server id; is it domogate?")
         if where.server_id is not None and server_id != where.server_id:
             raise ClientError(
@@ -279,9 +345,9 @@ async def enrol(
             assert the_otp is not None and name is not None
             authenticated = await api.redeem_otp(the_otp, name.strip(), dev_name, public_key)
         _check_server_id(authenticated, server_id)
-        api.token = str(authenticated["session"]["token"])
-        user = authenticated["user"]
-        device = authenticated["device"]
+        api.token = session_token(authenticated)
+        user = expect_dict(authenticated.get("user"), "user")
+        device = expect_dict(authenticated.get("device"), "device")
         config = ClientConfig(
             directory=config_dir,
             server=ServerEntry(
@@ -289,29 +355,37 @@ async def enrol(
                 server_id=server_id,
                 name=_opt(info.get("name")) or where.server_name,
                 fingerprint=fp,
+                insecure_http=where.base_url.lower().startswith("http://"),
             ),
-            device=Identity(id=str(device["id"]), name=_opt(device.get("name")) or dev_name),
-            user=Identity(id=str(user["id"]), name=_opt(user.get("name"))),
+            device=Identity(
+                id=expect_str(device.get("id"), "device.id"),
+                name=_opt(device.get("name")) or dev_name,
+            ),
+            user=Identity(id=expect_str(user.get("id"), "user.id"), name=_opt(user.get("name"))),
             private_key=key,
             server_cert_pem=cert_pem,
         )
+        signed = SignedIn(api=api, config=config, authenticated=authenticated)
         config.save()
-    except KeyError as exc:
-        await api.aclose()
-        raise DomogateError(f"Unexpected answer from {where.base_url}: missing {exc}.") from exc
+        return signed
+    except SERVER_DATA_ERRORS as exc:
+        await _abandon(api)
+        raise unexpected_answer(where.base_url, exc) from exc
     except BaseException:
-        await api.aclose()
+        await _abandon(api)
         raise
-    return SignedIn(api=api, config=config, authenticated=authenticated)
 
 
 def _check_server_id(authenticated: JSON, expected: str) -> None:
+    """The server must say which server it is, and be the one expected: a missing
+    ``server_id`` counts as a mismatch."""
     got = authenticated.get("server_id")
-    if got is not None and str(got) != expected:
+    if not isinstance(got, str) or got != expected:
+        shown = "no server id" if got is None else repr(str(got)[:100])
         raise ClientError(
-            f"The server answered as {got}, not as the server {expected} this client knows.",
+            f"The server answered as {shown}, not as the server {expected} this client knows.",
             expected=expected,
-            actual=got,
+            actual=None if got is None else str(got)[:100],
         )
 
 
