@@ -346,3 +346,11 @@ async def test_session_refresh_keeps_the_connection(live: Live) -> None:
         assert (await next_of(ws, "pong"))["type"] == "pong"
     finally:
         await ws.close()
+
+
+async def test_openapi_documents_our_error_body(live: Live) -> None:
+    doc = (await live.http.get("/api/openapi.json")).json()
+    otp = doc["paths"]["/api/auth/otp"]["post"]["responses"]
+    ref = otp["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/ErrorBody")
+    assert "429" in otp and "401" in otp

@@ -68,6 +68,32 @@ class DeployIn(_Body):
     password: str | None = Field(default=None, max_length=1024)
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine code, e.g. otp_expired, rate_limited.")
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "Refused credentials (unauthenticated, invalid_credentials, otp_invalid, …)"),
+        (403, "Not allowed (forbidden, revoked, otp_disabled, …)"),
+        (404, "not_found"),
+        (409, "conflict"),
+        (413, "payload_too_large"),
+        (422, "invalid_input, project_invalid"),
+        (429, "rate_limited, with a Retry-After header"),
+    )
+}
+
+
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
@@ -139,7 +165,7 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def build_router(services: Services) -> APIRouter:
-    r = APIRouter(prefix="/api")
+    r = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
     # --- public ---------------------------------------------------------------------
     @r.get("/info", tags=["server"])
