@@ -153,3 +153,59 @@ def test_project_new_in_an_unwritable_place(tmp_path: Path) -> None:
     r = run("project", "new", "/proc/domogate-test", "--name", "X", check=False)
     assert r.returncode == 1 and r.stderr.startswith("error: invalid_input:")
     assert "Traceback" not in r.stderr
+
+
+def test_local_admin_grant_and_revoke(tmp_path: Path, server: ServerProcess) -> None:
+    project = new_project(tmp_path)
+    run(
+        "project",
+        "user",
+        "add",
+        str(project),
+        "bob",
+        "--group",
+        "guests",
+        "--password-stdin",
+        stdin="bob-password\n",
+    )
+    fp = server.fingerprint
+    run(
+        "deploy",
+        str(project),
+        "--server",
+        server.url,
+        "--setup-code",
+        server.setup_code(),
+        "--fingerprint",
+        fp,
+    )
+    bob = tmp_path / "bob"
+    run(
+        "connect",
+        server.url,
+        "--username",
+        "bob",
+        "--password-stdin",
+        "--fingerprint",
+        fp,
+        "--config",
+        str(bob),
+        stdin="bob-password\n",
+    )
+    denied = run("clients", "list", "--config", str(bob), "--json", check=False)
+    assert json.loads(denied.stdout)["error"]["code"] == "forbidden"
+
+    data = str(server.data)
+    granted = run_json("server", "admin", "grant", "BOB", "--data", data)
+    assert granted["admin"] is True and granted["changed"] is True
+    assert run("server", "admin", "grant", "bob", "--data", data).stdout.strip() == (
+        "bob was already an administrator."
+    )
+    assert run_json("clients", "list", "--config", str(bob))["clients"]  # works at once
+
+    run("server", "admin", "revoke", "bob", "--data", data)
+    denied = run("clients", "list", "--config", str(bob), "--json", check=False)
+    assert json.loads(denied.stdout)["error"]["code"] == "forbidden"
+
+    unknown = run("server", "admin", "grant", "nobody", "--data", data, check=False)
+    assert unknown.returncode == 1 and "Known users: alice, bob" in unknown.stderr

@@ -134,17 +134,22 @@ def _set_admin(name: str, flag: bool, data: Path | None, as_json: bool) -> None:
             raise InvalidInput(f"No server data in {d.path}; start the server once first.")
         store = await open_store(d.database_url)
         try:
+            before = await store.find_user_by_name(name)
             user = await set_admin(store, name, flag)
         finally:
             await store.close()
-        return {"user": user.name, "id": user.id, "admin": user.admin}
+        changed = before is not None and before.admin != user.admin
+        return {"user": user.name, "id": user.id, "admin": user.admin, "changed": changed}
 
     with reporting_errors(as_json):
         result = asyncio.run(run())
         if as_json:
             print_json(result)
         else:
-            verb = "is now" if flag else "is no longer"
+            if result["changed"]:
+                verb = "is now" if flag else "is no longer"
+            else:
+                verb = "was already" if flag else "was not"
             typer.echo(f"{result['user']} {verb} an administrator.")
 
 
