@@ -820,9 +820,11 @@ def clients_revoke(
         if as_json:
             print_json(answer)
             return
-        if dev is None:
-            count = len(dict_list(target.get("devices"), "devices"))
-            _echo(f"Revoked {_display_name(target)} and their {count} device(s).")
+        if dev is None and target.get("status") == "Revoked":
+            _echo(f"{_display_name(target)} was already revoked.")
+        elif dev is None:
+            live = [d for d in dict_list(target.get("devices"), "devices") if not d.get("revoked")]
+            _echo(f"Revoked {_display_name(target)} and their {len(live)} device(s).")
         else:
             _echo(
                 f"Revoked device {_display_name(dev)} (id {safe_text(dev.get('id'))}) "
