@@ -195,7 +195,14 @@ def new(
             print_json({"path": str(path), "project": masked_project_data(project)})
         else:
             typer.echo(f"created {path} (project {project.name!r})")
-            typer.echo(f"next: domogate project password {directory}   # set the service password")
+            if password_hash is None:
+                typer.echo(
+                    f"next: domogate project password {directory}   # set the service password"
+                )
+            else:
+                typer.echo(
+                    f"next: domogate project user add {directory} NAME --admin --password-stdin"
+                )
 
 
 @app.command(
