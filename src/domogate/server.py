@@ -110,10 +110,11 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """How domogate runs uvicorn: TLS from the data folder, the sans-I/O websockets stack
     without compression (memory per idle client), bounded client messages."""
+    from domogate.web.app import asgi_entry
     from domogate.web.live import WS_MAX_MESSAGE
 
     return uvicorn.Config(
-        app,
+        asgi_entry(app),
         host=settings.host,
         port=settings.port,
         ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),

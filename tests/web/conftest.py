@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from domogate.core import devicekeys
-from domogate.web.app import create_app
+from domogate.web.app import asgi_entry, create_app
 from domogate.web.live import WS_MAX_MESSAGE, LiveHub
 from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
 
@@ -52,7 +52,7 @@ class Live:
 async def start_live(env: Env) -> tuple[uvicorn.Server, asyncio.Task[None], str, LiveHub]:
     app = create_app(env.services.settings, env.services)
     config = uvicorn.Config(
-        app,
+        asgi_entry(app),
         host="127.0.0.1",
         port=0,
         log_level="warning",

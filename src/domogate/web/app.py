@@ -11,6 +11,7 @@ from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domogate import __version__
@@ -19,8 +20,7 @@ from domogate.settings import ServerSettings
 from domogate.web import errors
 from domogate.web.api import build_router
 from domogate.web.limits import BodyLimit
-from domogate.web.live import LiveHub
-from domogate.web.live import router as live_router
+from domogate.web.live import LIVE_PATH, LiveFirst, LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,20 @@ async def _expiry_loop(services: Services, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), delay)
 
 
+class _HubEndpoint:
+    def __init__(self, hub: LiveHub) -> None:
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.hub.asgi(scope, receive, send)
+
+
+def asgi_entry(app: FastAPI) -> ASGIApp:
+    """What to give the ASGI server: the app, with the live channel served in front."""
+    hub: LiveHub = app.state.hub
+    return LiveFirst(app, hub)
+
+
 def create_app(
     settings: ServerSettings, services: Services, *, run_background: bool = True
 ) -> FastAPI:
@@ -106,7 +120,9 @@ def create_app(
     app.state.hub = hub
     errors.install(app)
     app.include_router(build_router(services))
-    app.include_router(live_router(hub))
+    # Reached through LiveFirst in production (see domogate.server.uvicorn_config); this
+    # route serves the same endpoint when the app is mounted without it.
+    app.router.routes.append(WebSocketRoute(LIVE_PATH, _HubEndpoint(hub)))
 
     index = resources.files("domogate.web").joinpath("static/index.html").read_text("utf-8")
 

@@ -1,7 +1,10 @@
 """The live channel ``/api/ws``: authentication, fan-out of events, revocation.
 
-Each connection has a bounded send queue drained by its own task: a slow client never
-holds up the others, and one that cannot keep up is closed (4429) and told why.
+It is served as a raw ASGI endpoint, in front of the FastAPI app (see :class:`LiveFirst`),
+because an idle connected client must cost little server memory (DESIGN §8): no framework
+objects per connection, and no task per idle connection. Each connection has a bounded
+send queue; a task drains it only while it holds messages. A slow client never holds up
+the others, and one that cannot keep up is closed (4429) and told why.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from collections import deque
+from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketState
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.errors import DomogateError, InvalidInput, Unauthenticated
 from domogate.services.container import Services
@@ -24,17 +27,65 @@ from domogate.web.errors import WS_CLOSE
 
 log = logging.getLogger(__name__)
 
-_CLOSE = object()
+LIVE_PATH = "/api/ws"
 WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
 
 
-@dataclass(eq=False)
+class Disconnected(Exception):
+    """The client went away."""
+
+
+class RawSocket:
+    """The few WebSocket operations the live channel needs, straight on ASGI."""
+
+    __slots__ = ("closed", "receive", "send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.receive = receive
+        self.send = send
+        self.closed = False
+
+    async def receive_text(self) -> str:
+        """The next text message; binary frames are a protocol error (``InvalidInput``)."""
+        message = await self.receive()
+        if message["type"] == "websocket.disconnect":
+            self.closed = True
+            raise Disconnected
+        text = message.get("text")
+        if text is None:
+            raise InvalidInput("Messages must be JSON text frames.")
+        return str(text)
+
+    async def send_text(self, text: str) -> None:
+        if self.closed:
+            raise Disconnected
+        try:
+            await self.send({"type": "websocket.send", "text": text})
+        except OSError as exc:  # uvicorn: the peer is gone
+            self.closed = True
+            raise Disconnected from exc
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+_CLOSE = "close"
+
+
 class Connection:
-    websocket: WebSocket
-    caller: Caller
-    queue: asyncio.Queue[Any]
-    closing: bool = False
-    sender: asyncio.Task[None] | None = field(default=None)
+    __slots__ = ("caller", "closing", "limit", "queue", "sender", "socket")
+
+    def __init__(self, socket: RawSocket, caller: Caller, limit: int) -> None:
+        self.socket = socket
+        self.caller = caller
+        self.limit = limit
+        self.queue: deque[Any] = deque()
+        self.closing = False
+        self.sender: asyncio.Task[None] | None = None
 
     @property
     def device_id(self) -> str:
@@ -47,25 +98,45 @@ class Connection:
     def push(self, message: dict[str, Any] | str) -> bool:
         if self.closing:
             return False
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.limit:
             self.close(WS_CLOSE["too_slow"], "too_slow", "Too slow to receive updates.")
             return False
+        self.queue.append(message)
+        self._wake()
         return True
 
     def close(self, code: int, error_code: str | None = None, message: str = "") -> None:
         if self.closing:
             return
         self.closing = True
-        # Make room: a closing connection gets no more updates.
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self.queue.clear()  # a closing connection gets no more updates
         if error_code:
-            self.queue.put_nowait(
-                {"type": "error", "error": {"code": error_code, "message": message}}
-            )
-        self.queue.put_nowait((_CLOSE, code, message[:120]))
+            self.queue.append({"type": "error", "error": {"code": error_code, "message": message}})
+        self.queue.append((_CLOSE, code, message[:120]))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        socket = self.socket
+        try:
+            while self.queue:
+                item = self.queue.popleft()
+                if isinstance(item, tuple):
+                    await socket.close(item[1], item[2])
+                    return
+                await socket.send_text(item if isinstance(item, str) else json.dumps(item))
+        except Disconnected:
+            self.closing = True
+            self.queue.clear()
+
+    async def finish(self) -> None:
+        """Wait (briefly) for what is still queued, e.g. a close with its reason."""
+        if self.sender is not None and not self.sender.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sender, 2)
 
 
 class LiveHub:
@@ -175,32 +246,37 @@ class LiveHub:
 
     # --- one connection ---------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket) -> None:
-        await websocket.accept()
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The raw ASGI endpoint of ``/api/ws``."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        client = scope.get("client")
+        await self.serve(RawSocket(receive, send), client[0] if client else "unknown")
+
+    async def serve(self, socket: RawSocket, host: str) -> None:
         settings = self.services.settings
-        host = websocket.client.host if websocket.client else "unknown"
         ctx = RequestContext(source=host)
         try:
-            raw = await asyncio.wait_for(_receive_text(websocket), settings.ws_auth_timeout_s)
+            raw = await asyncio.wait_for(socket.receive_text(), settings.ws_auth_timeout_s)
         except TimeoutError:
-            await self._refuse(websocket, "auth_timeout", 'Send {"type": "auth"} first.', 4408)
+            await self._refuse(socket, "auth_timeout", 'Send {"type": "auth"} first.', 4408)
             return
-        except WebSocketDisconnect:
+        except Disconnected:
             return
         except InvalidInput as exc:
-            await self._refuse(websocket, exc.code, exc.message, WS_CLOSE["invalid_input"])
+            await self._refuse(socket, exc.code, exc.message, WS_CLOSE["invalid_input"])
             return
         try:
             caller = await self._authenticate(raw, ctx)
         except DomogateError as exc:
-            await self._refuse(websocket, exc.code, exc.message, WS_CLOSE.get(exc.code, 4401))
+            await self._refuse(socket, exc.code, exc.message, WS_CLOSE.get(exc.code, 4401))
             return
 
-        conn = Connection(websocket, caller, asyncio.Queue(maxsize=settings.ws_send_queue))
+        conn = Connection(socket, caller, settings.ws_send_queue)
         came_online = False
         try:
             self.connections.add(conn)
-            conn.sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
             self._ensure_supervisor()
             came_online = self.services.presence.connected(conn.device_id, caller.session.path)
             conn.push(self._hello(conn))
@@ -213,9 +289,7 @@ class LiveHub:
             self.connections.discard(conn)
             if not conn.closing:
                 conn.close(1000)
-            if conn.sender is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(conn.sender, 2)
+            await conn.finish()
             if self.services.presence.disconnected(conn.device_id):
                 self.services.events.publish(ClientsChanged())
 
@@ -236,12 +310,12 @@ class LiveHub:
         }
 
     async def _receive_loop(self, conn: Connection, ctx: RequestContext) -> None:
-        ws = conn.websocket
+        socket = conn.socket
         while not conn.closing:
             try:
-                raw = await _receive_text(ws)
+                raw = await socket.receive_text()
                 message = _parse(raw)
-            except (WebSocketDisconnect, RuntimeError):
+            except Disconnected:
                 return
             except InvalidInput as exc:
                 conn.close(WS_CLOSE["invalid_input"], exc.code, exc.message)
@@ -262,40 +336,13 @@ class LiveHub:
                 conn.caller = caller
                 conn.push(self._hello(conn))
 
-    async def _send_loop(self, conn: Connection) -> None:
-        ws = conn.websocket
-        try:
-            while True:
-                item = await conn.queue.get()
-                if isinstance(item, tuple) and item and item[0] is _CLOSE:
-                    if ws.application_state == WebSocketState.CONNECTED:
-                        await ws.close(code=item[1], reason=item[2])
-                    return
-                if isinstance(item, str):
-                    await ws.send_text(item)
-                else:
-                    await ws.send_text(json.dumps(item))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            conn.closing = True
-
     @staticmethod
-    async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int) -> None:
+    async def _refuse(socket: RawSocket, code: str, message: str, close_code: int) -> None:
         with contextlib.suppress(Exception):
-            await websocket.send_text(
+            await socket.send_text(
                 json.dumps({"type": "error", "error": {"code": code, "message": message}})
             )
-            await websocket.close(code=close_code, reason=code)
-
-
-async def _receive_text(websocket: WebSocket) -> str:
-    """The next text message; binary frames are a protocol error (``InvalidInput``)."""
-    message = await websocket.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    text = message.get("text")
-    if text is None:
-        raise InvalidInput("Messages must be JSON text frames.")
-    return str(text)
+        await socket.close(close_code, code)
 
 
 def _parse(raw: str) -> dict[str, Any]:
@@ -310,11 +357,16 @@ def _parse(raw: str) -> dict[str, Any]:
     return message
 
 
-def router(hub: LiveHub) -> APIRouter:
-    r = APIRouter()
+class LiveFirst:
+    """Outermost ASGI layer: ``/api/ws`` goes straight to the live hub, everything else to
+    the FastAPI app (whose middleware would otherwise stay on every idle connection)."""
 
-    @r.websocket("/api/ws")
-    async def live(websocket: WebSocket) -> None:
-        await hub.serve(websocket)
+    def __init__(self, app: ASGIApp, hub: LiveHub) -> None:
+        self.app = app
+        self.hub = hub
 
-    return r
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == LIVE_PATH:
+            await self.hub.asgi(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
