@@ -83,7 +83,7 @@ class Connection:
         self.socket = socket
         self.caller = caller
         self.limit = limit
-        self.queue: deque[Any] = deque()
+        self.queue: deque[Any] | None = None  # created on demand: idle clients hold none
         self.closing = False
         self.sender: asyncio.Task[None] | None = None
 
@@ -98,7 +98,9 @@ class Connection:
     def push(self, message: dict[str, Any] | str) -> bool:
         if self.closing:
             return False
-        if len(self.queue) >= self.limit:
+        if self.queue is None:
+            self.queue = deque()
+        elif len(self.queue) >= self.limit:
             self.close(WS_CLOSE["too_slow"], "too_slow", "Too slow to receive updates.")
             return False
         self.queue.append(message)
@@ -109,7 +111,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        self.queue.clear()  # a closing connection gets no more updates
+        self.queue = deque()  # a closing connection gets no more updates
         if error_code:
             self.queue.append({"type": "error", "error": {"code": error_code, "message": message}})
         self.queue.append((_CLOSE, code, message[:120]))
@@ -128,9 +130,10 @@ class Connection:
                     await socket.close(item[1], item[2])
                     return
                 await socket.send_text(item if isinstance(item, str) else json.dumps(item))
+            self.queue = None  # idle again
         except Disconnected:
             self.closing = True
-            self.queue.clear()
+            self.queue = None
 
     async def finish(self) -> None:
         """Wait (briefly) for what is still queued, e.g. a close with its reason."""
