@@ -115,6 +115,8 @@ class AuthService:
         account_key = username.strip().casefold()[:128]
         now_m = self._clock.monotonic()
         take_all(now_m, (self._pw_source, source_key(ctx.source)))
+        device_name = clean_name(device_name, "device name", 100)
+        devicekeys.load_public_key(public_key)
         try:
             # Reserve the attempt before the (slow) check, so that parallel guesses cannot
             # all slip through on the last token; a success gives it back.
@@ -124,8 +126,6 @@ class AuthService:
             # devices of the owner keep signing in with their keys meanwhile.
             await self._audit.record("login.password", "rate_limited", ctx)
             raise
-        device_name = clean_name(device_name, "device name", 100)
-        devicekeys.load_public_key(public_key)
         user = await self._store.find_user_by_name(username.strip()) if username.strip() else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
