@@ -179,12 +179,14 @@ class DeployService:
                 if u.id in with_devices:
                     kept.append(u.name or u.id)  # never silently delete someone with devices
                     if u.group not in groups:
-                        orphans.append(u.name or u.id)
+                        orphans.append(
+                            u.name or f"an unnamed slot added {u.created_at:%Y-%m-%d %H:%M} UTC"
+                        )
                 else:
                     delete_ids.append(u.id)
                     removed.append(u.name or u.id)
             elif u.revoked_at is None and u.group not in groups:
-                orphans.append(u.name or u.id)
+                orphans.append(_who(u))
         if orphans:
             raise Conflict(
                 "The new project removes groups that users still belong to: "
@@ -207,6 +209,11 @@ class DeployService:
         if previous == 0 or project.system.password is not None:
             self._setup_codes.discard_setup_code()
         return DeployResult(version.version, project.name, created, updated, removed, kept)
+
+
+def _who(user: User) -> str:
+    """How a user is named in messages: its name, or when its unnamed slot was added."""
+    return user.name or f"an unnamed slot added {user.created_at:%Y-%m-%d %H:%M} UTC"
 
 
 async def set_admin(store: AccountStore, name: str, admin: bool) -> User:
