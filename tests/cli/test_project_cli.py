@@ -662,3 +662,27 @@ def test_documented_example_is_valid(tmp_path: Path) -> None:
     write(tmp_path / "doc", example)
     result = run("validate", str(tmp_path / "doc"))
     assert "ok: Villa Rossi is valid (2 groups, 1 user, 2 pages, 4 objects)" in result.stdout
+
+
+def test_remove_user_and_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOMOGATE_ARGON2_PROFILE", "test")
+    home = tmp_path / "home"
+    runner = CliRunner()
+    assert runner.invoke(app, ["project", "new", str(home), "--name", "Home"]).exit_code == 0
+    assert runner.invoke(app, ["project", "group", "add", str(home), "guests"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["project", "user", "add", str(home), "bob", "--group", "guests"]
+        ).exit_code
+        == 0
+    )
+    before = (home / "project.yaml").read_bytes()
+    r = runner.invoke(app, ["project", "group", "remove", str(home), "guests"])
+    assert r.exit_code == 1 and "users[0].group" in r.stderr
+    assert (home / "project.yaml").read_bytes() == before
+    r = runner.invoke(app, ["project", "user", "remove", str(home), "nobody"])
+    assert r.exit_code == 1 and "known: bob" in r.stderr
+    assert runner.invoke(app, ["project", "user", "remove", str(home), "BOB"]).exit_code == 0
+    assert runner.invoke(app, ["project", "group", "remove", str(home), "guests"]).exit_code == 0
+    shown = json.loads(runner.invoke(app, ["project", "show", str(home), "--json"]).stdout)
+    assert shown["users"] == [] and [g["name"] for g in shown["groups"]] == ["users"]

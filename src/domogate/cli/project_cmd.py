@@ -380,6 +380,50 @@ def group_add(
             typer.echo(f"added group {name}")
 
 
+@group_app.command(
+    "remove",
+    help=_help(
+        "Remove a group. Refused while users or object restrictions still name it.",
+        examples=("domogate project group remove ./home guests",),
+    ),
+)
+def group_remove(
+    directory: Path = DIR_ARGUMENT,
+    name: str = typer.Argument(..., metavar="NAME", help="Group name."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove a group."""
+    with reporting_errors(as_json):
+        projectfile.remove_item(directory, "groups", name)
+        if as_json:
+            print_json({"removed": {"group": name}})
+        else:
+            typer.echo(f"removed group {name}")
+
+
+@user_app.command(
+    "remove",
+    help=_help(
+        "Remove an initial user from the project.",
+        "At the next deploy the server deletes that account, unless it has enrolled "
+        "devices: then it keeps it (and says so).",
+        examples=("domogate project user remove ./home bob",),
+    ),
+)
+def user_remove(
+    directory: Path = DIR_ARGUMENT,
+    name: str = typer.Argument(..., metavar="NAME", help="User name (case-insensitive)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove an initial user."""
+    with reporting_errors(as_json):
+        projectfile.remove_item(directory, "users", name)
+        if as_json:
+            print_json({"removed": {"user": name}})
+        else:
+            typer.echo(f"removed user {name}")
+
+
 @user_app.command(
     "add",
     help=_help(

@@ -769,6 +769,21 @@ def add_group(directory: Path, name: str, description: str = "") -> Project:
     return save_project_document(document)
 
 
+def remove_item(directory: Path, list_key: str, name: str) -> Project:
+    """Remove a group, user, page or object by its name or id. The project is validated
+    first: removing something still referred to (a group with users) is refused, with
+    the referring keys named, and the file is left unchanged."""
+    document = load_document(directory)
+    root = _root_map(document)
+    seq = _item_list(root, list_key)
+    index = _find_item(seq, list_key, name)
+    if index is None:
+        known = ", ".join(_item_names(seq, list_key)) or "(none)"
+        raise InvalidInput(f"no {list_key[:-1]} named {name!r} (known: {known})")
+    del seq[index]
+    return save_project_document(document)
+
+
 def add_user(
     directory: Path,
     name: str,
