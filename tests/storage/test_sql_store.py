@@ -295,8 +295,9 @@ async def test_device_round_trip(store: SqlAccountStore) -> None:
     assert await store.list_devices("nobody") == []
 
     seen = NOW + timedelta(minutes=5)
-    await store.touch_device("d1", seen, ConnectionPath.CLOUD)
-    await store.touch_device("missing", seen, ConnectionPath.LOCAL)  # no error
+    await store.write_activity(
+        [], [("d1", seen, ConnectionPath.CLOUD), ("missing", seen, ConnectionPath.LOCAL)]
+    )  # an unknown device is no error
     got = await store.get_device("d1")
     assert got is not None
     assert (got.last_seen_at, got.last_path) == (seen, ConnectionPath.CLOUD)

@@ -612,13 +612,6 @@ class SqlAccountStore:
                 .values(revoked_at=at)
             )
 
-    async def touch_device(self, device_id: str, at: datetime, path: ConnectionPath) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                _TOUCH_DEVICE,
-                {"device_id": device_id, "at": at, "path": ConnectionPath(path).value},
-            )
-
     # OTPs -------------------------------------------------------------------------------
 
     async def add_otp(self, otp: OtpRecord) -> None:
