@@ -10,13 +10,13 @@ other certificate fails before a single request byte is sent.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import socket
 import ssl
 from urllib.parse import urlsplit
 
 from domogate.errors import CertificateMismatch, InvalidInput, ServerUnreachable
+from domogate.security.tls import fingerprint_of_pem, format_fingerprint
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SEPARATORS = str.maketrans("", "", ": \t\r\n-")
@@ -38,20 +38,12 @@ def normalise_fingerprint(text: str) -> str:
 
 def colon_form(fp: str) -> str:
     """``abcd…`` → ``AB:CD:…`` (how fingerprints are shown to people)."""
-    fp = normalise_fingerprint(fp)
-    return ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).upper()
-
-
-def _der_of(pem: bytes) -> bytes:
-    try:
-        return ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("Not a PEM certificate.") from exc
+    return format_fingerprint(normalise_fingerprint(fp))
 
 
 def fingerprint(pem: bytes) -> str:
     """SHA-256 of the certificate's DER encoding, lower-case hex."""
-    return hashlib.sha256(_der_of(pem)).hexdigest()
+    return fingerprint_of_pem(pem)
 
 
 def check_pin(pem: bytes, pin: str) -> str:
@@ -123,7 +115,7 @@ def pinned_ssl_context(cert_pem: bytes) -> ssl.SSLContext:
     reached at. OpenSSL accepts a self-signed certificate that is in the trust store as its
     own anchor, so the chain check succeeds for that certificate only.
     """
-    _der_of(cert_pem)  # fail early and clearly on garbage
+    fingerprint_of_pem(cert_pem)  # fail early and clearly on garbage
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=cert_pem.decode("ascii"))
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
