@@ -176,3 +176,39 @@ def new_project(tmp_path: Path, name: str = "Maison", *, otp: bool = True) -> Pa
         stdin="alice-password\n",
     )
     return d
+
+
+def deploy_first(project: Path, server: ServerProcess) -> subprocess.CompletedProcess[str]:
+    """`domogate deploy` with the server's setup code, pinned by its fingerprint."""
+    return run(
+        "deploy", str(project), "--server", server.url,
+        "--setup-code", server.setup_code(), "--fingerprint", server.fingerprint,
+    )  # fmt: skip
+
+
+def connect_with_password(
+    server: ServerProcess, username: str, password: str, config: Path
+) -> None:
+    """`domogate connect` as ``username``, enrolling a CLI device into ``config``."""
+    run(
+        "connect", server.url, "--username", username, "--password-stdin",
+        "--fingerprint", server.fingerprint, "--config", str(config),
+        stdin=password + "\n",
+    )  # fmt: skip
+
+
+def redeem_over_http(server: ServerProcess, otp: str, name: str) -> tuple[httpx.Response, Any]:
+    """POST /api/auth/otp with a fresh device key; the answer and the key."""
+    from domogate.core import devicekeys
+
+    key = devicekeys.generate_private_key()
+    with server.http() as c:
+        r = c.post(
+            "/api/auth/otp",
+            json={
+                "otp": otp,
+                "name": name,
+                "device": {"name": "phone", "public_key": devicekeys.public_key_of(key)},
+            },
+        )
+    return r, key

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess, free_port, new_project, run, run_json
+from tests.e2e.conftest import (
+    ServerProcess,
+    connect_with_password,
+    deploy_first,
+    free_port,
+    new_project,
+    run,
+    run_json,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -73,29 +81,9 @@ def test_refused_commands_change_nothing(tmp_path: Path, server: ServerProcess) 
     assert (project / "project.yaml").read_bytes() == before
 
     fp = server.fingerprint
-    run(
-        "deploy",
-        str(project),
-        "--server",
-        server.url,
-        "--setup-code",
-        server.setup_code(),
-        "--fingerprint",
-        fp,
-    )
+    deploy_first(project, server)
     admin = tmp_path / "admin"
-    run(
-        "connect",
-        server.url,
-        "--username",
-        "alice",
-        "--password-stdin",
-        "--fingerprint",
-        fp,
-        "--config",
-        str(admin),
-        stdin="alice-password\n",
-    )
+    connect_with_password(server, "alice", "alice-password", admin)
 
     def labels() -> list[str]:
         return sorted(
@@ -168,30 +156,9 @@ def test_local_admin_grant_and_revoke(tmp_path: Path, server: ServerProcess) -> 
         "--password-stdin",
         stdin="bob-password\n",
     )
-    fp = server.fingerprint
-    run(
-        "deploy",
-        str(project),
-        "--server",
-        server.url,
-        "--setup-code",
-        server.setup_code(),
-        "--fingerprint",
-        fp,
-    )
+    deploy_first(project, server)
     bob = tmp_path / "bob"
-    run(
-        "connect",
-        server.url,
-        "--username",
-        "bob",
-        "--password-stdin",
-        "--fingerprint",
-        fp,
-        "--config",
-        str(bob),
-        stdin="bob-password\n",
-    )
+    connect_with_password(server, "bob", "bob-password", bob)
     denied = run("clients", "list", "--config", str(bob), "--json", check=False)
     assert json.loads(denied.stdout)["error"]["code"] == "forbidden"
 

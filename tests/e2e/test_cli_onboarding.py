@@ -17,38 +17,27 @@ import zxingcpp
 from PIL import Image
 
 from domogate.core import devicekeys
-from tests.e2e.conftest import CLI, ServerProcess, cli_env, new_project, run, run_json
+from tests.e2e.conftest import (
+    CLI,
+    ServerProcess,
+    cli_env,
+    connect_with_password,
+    deploy_first,
+    new_project,
+    redeem_over_http,
+    run,
+    run_json,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def onboard_admin(tmp_path: Path, server: ServerProcess) -> Path:
     project = new_project(tmp_path)
-    fp = server.fingerprint
-    out = run(
-        "deploy",
-        str(project),
-        "--server",
-        server.url,
-        "--setup-code",
-        server.setup_code(),
-        "--fingerprint",
-        fp,
-    )
+    out = deploy_first(project, server)
     assert "version 1" in out.stdout
     admin_cfg = tmp_path / "admin-config"
-    run(
-        "connect",
-        server.url,
-        "--username",
-        "alice",
-        "--password-stdin",
-        "--fingerprint",
-        fp,
-        "--config",
-        str(admin_cfg),
-        stdin="alice-password\n",
-    )
+    connect_with_password(server, "alice", "alice-password", admin_cfg)
     return admin_cfg
 
 
@@ -200,22 +189,9 @@ def test_bruteforce_is_throttled_and_owner_keeps_working(
 ) -> None:
     admin_cfg = onboard_admin(tmp_path, server)
     added = run_json("clients", "add", "--config", str(admin_cfg))
-    with server.http() as c:
-        key = devicekeys.generate_private_key()
-        r = c.post(
-            "/api/auth/otp",
-            json={
-                "otp": added["otp"],
-                "name": "Owner",
-                "device": {"name": "phone", "public_key": devicekeys.public_key_of(key)},
-            },
-        )
-        assert r.status_code == 200
-        owner = {
-            "device_id": r.json()["device"]["id"],
-            "key": key,
-            "server_id": r.json()["server_id"],
-        }
+    r, key = redeem_over_http(server, added["otp"], "Owner")
+    assert r.status_code == 200
+    owner = {"device_id": r.json()["device"]["id"], "key": key, "server_id": r.json()["server_id"]}
     seconds = 4.0
     t0 = time.monotonic()
     counts = asyncio.run(_bruteforce(server, seconds, owner))

@@ -14,7 +14,7 @@ import pytest
 from domogate.core import devicekeys
 from domogate.core.project import project_to_data
 from domogate.storage.projectfile import load_project, set_key
-from tests.e2e.conftest import ServerProcess, free_port, new_project
+from tests.e2e.conftest import ServerProcess, free_port, new_project, redeem_over_http
 
 pytestmark = pytest.mark.slow
 
@@ -86,16 +86,7 @@ def test_restart_keeps_users_devices_pending_otps_and_version(tmp_path: Path) ->
         row = next(c for c in clients["clients"] if c["id"] == issued["client"]["id"])
         assert row["status"] == "Pending" and row["label"] == issued["otp"]
         # the pending OTP survived and still works
-        guest_key = devicekeys.generate_private_key()
-        with server.http() as c:
-            r = c.post(
-                "/api/auth/otp",
-                json={
-                    "otp": issued["otp"],
-                    "name": "ignored",
-                    "device": {"name": "phone", "public_key": devicekeys.public_key_of(guest_key)},
-                },
-            )
+        r, _ = redeem_over_http(server, issued["otp"], "ignored")
         assert r.status_code == 200, r.text
         assert r.json()["user"]["name"] == "Guest"
     finally:
