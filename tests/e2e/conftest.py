@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -79,8 +80,8 @@ class ServerProcess:
     def cert_pem(self) -> bytes:
         return (self.data / "tls" / "cert.pem").read_bytes()
 
-    @property
-    def fingerprint(self) -> str:
+    @functools.cached_property
+    def fingerprint(self) -> str:  # `server info`, asked once: the certificate never changes
         return str(run_json("server", "info", "--data", str(self.data))["fingerprint"])
 
     def ssl_context(self) -> ssl.SSLContext:
