@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from benchmarks.bench_idle_ws import free_port, run_domogate, wait_http
+from benchmarks.bench_idle_ws import enrol, free_port, run_domogate, wait_http
 from domogate.core import devicekeys
 
 
@@ -51,21 +51,6 @@ def run_bare_fastapi(port: int) -> None:
 
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     asyncio.run(uvicorn.Server(config).serve())
-
-
-async def enrol(base: str) -> tuple[str, str, object]:
-    key = devicekeys.generate_private_key()
-    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-        r = await c.post(
-            "/api/auth/password",
-            json={
-                "username": "bob",
-                "password": "bob-password",
-                "device": {"name": "bench", "public_key": devicekeys.public_key_of(key)},
-            },
-        )
-        r.raise_for_status()
-        return r.json()["device"]["id"], r.json()["server_id"], key
 
 
 async def load(
@@ -99,6 +84,11 @@ async def load(
     return done / (time.perf_counter() - t0)
 
 
+async def enrol_at(base: str) -> tuple[str, str, object]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        return await enrol(c)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -113,7 +103,7 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(wait_http(base + "/api/info"))
-            device_id, server_id, key = asyncio.run(enrol(base))
+            device_id, server_id, key = asyncio.run(enrol_at(base))
             ours = asyncio.run(
                 load(base, device_id, server_id, key, args.seconds, args.concurrency)
             )

@@ -138,19 +138,24 @@ async def wait_http(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def domogate_tokens(base: str, n: int) -> list[str]:
+async def enrol(client: httpx.AsyncClient) -> tuple[str, str, Any]:
+    """Log bob in with a fresh device key: (device id, server id, key)."""
     key = devicekeys.generate_private_key()
+    r = await client.post(
+        "/api/auth/password",
+        json={
+            "username": "bob",
+            "password": "bob-password",
+            "device": {"name": "bench", "public_key": devicekeys.public_key_of(key)},
+        },
+    )
+    r.raise_for_status()
+    return r.json()["device"]["id"], r.json()["server_id"], key
+
+
+async def domogate_tokens(base: str, n: int) -> list[str]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-        r = await c.post(
-            "/api/auth/password",
-            json={
-                "username": "bob",
-                "password": "bob-password",
-                "device": {"name": "bench", "public_key": devicekeys.public_key_of(key)},
-            },
-        )
-        r.raise_for_status()
-        device_id, server_id = r.json()["device"]["id"], r.json()["server_id"]
+        device_id, server_id, key = await enrol(c)
         tokens = []
         for _ in range(n):
             ch = (await c.post("/api/auth/challenge", json={"device_id": device_id})).json()
