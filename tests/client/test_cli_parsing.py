@@ -279,18 +279,6 @@ def test_unwritable_qr_file_is_a_clear_error(tmp_path: Path) -> None:
 # --- command line, before any server --------------------------------------------------------
 
 
-@pytest.fixture
-def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """test root"""
-
-    client_cmd.register(root)
-    return root
-
-
 def _run(app: typer.Typer, *args: str, stdin: str | None = None) -> Any:
     return CliRunner().invoke(app, list(args), input=stdin)
 

@@ -122,18 +122,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     return server
 
 
-@pytest.fixture
-def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def _root() -> None:
-        """test root"""
-
-    client_cmd.register(root)
-    return root
-
-
 def _run(app: typer.Typer, *args: str, stdin: str | None = None) -> Any:
     result = CliRunner().invoke(app, list(args), input=stdin)
     # Never a traceback: a crash would leave an exception other than SystemExit.
