@@ -393,12 +393,7 @@ def group_remove(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove a group."""
-    with reporting_errors(as_json):
-        projectfile.remove_item(directory, "groups", name)
-        if as_json:
-            print_json({"removed": {"group": name}})
-        else:
-            typer.echo(f"removed group {name}")
+    _remove(directory, "groups", name, as_json)
 
 
 @user_app.command(
@@ -416,12 +411,17 @@ def user_remove(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove an initial user."""
+    _remove(directory, "users", name, as_json)
+
+
+def _remove(directory: Path, list_key: str, name: str, as_json: bool) -> None:
+    kind = list_key[:-1]
     with reporting_errors(as_json):
-        projectfile.remove_item(directory, "users", name)
+        projectfile.remove_item(directory, list_key, name)
         if as_json:
-            print_json({"removed": {"user": name}})
+            print_json({"removed": {kind: name}})
         else:
-            typer.echo(f"removed user {name}")
+            typer.echo(f"removed {kind} {name}")
 
 
 @user_app.command(
