@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from domogate.core.accounts import (
 )
 from domogate.core.joinlink import JoinLink
 from domogate.core.names import clean_name
-from domogate.errors import Conflict, Forbidden, InvalidInput, NotFound, OtpDisabled
+from domogate.core.times import iso
+from domogate.errors import Conflict, InvalidInput, NotFound, OtpDisabled
 from domogate.security.sealing import Sealer
 from domogate.services.audit import AuditLog
 from domogate.services.context import Caller
@@ -47,10 +49,6 @@ class Issued:
 
 def _path_value(path: ConnectionPath | None) -> str | None:
     return path.value if path is not None else None
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
 class ClientsService:
@@ -88,7 +86,7 @@ class ClientsService:
     # --- queries ----------------------------------------------------------------------
 
     async def list_clients(self, caller: Caller) -> list[dict[str, Any]]:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         return await self.snapshot()
 
     async def snapshot(self) -> list[dict[str, Any]]:
@@ -137,23 +135,21 @@ class ClientsService:
             "status": status.value,
             "origin": user.origin.value,
             "allowed_paths": sorted(p.value for p in user.allowed_paths),
-            "otp_expires_at": _iso(pending.expires_at)
-            if pending and pending.is_live(now)
-            else None,
-            "account_expires_at": _iso(user.account_expires_at),
-            "created_at": _iso(user.created_at),
-            "revoked_at": _iso(user.revoked_at),
-            "last_seen": _iso(last.last_seen_at) if last else None,
+            "otp_expires_at": iso(pending.expires_at) if pending and pending.is_live(now) else None,
+            "account_expires_at": iso(user.account_expires_at),
+            "created_at": iso(user.created_at),
+            "revoked_at": iso(user.revoked_at),
+            "last_seen": iso(last.last_seen_at) if last else None,
             "path": (last.last_path.value if last and last.last_path else None),
             "devices": [
                 {
                     "id": d.id,
                     "name": d.name,
                     "path": _path_value(self._presence.path_of(d.id) or d.last_path),
-                    "last_seen": _iso(d.last_seen_at),
+                    "last_seen": iso(d.last_seen_at),
                     "online": d.id in online and d.revoked_at is None,
                     "revoked": d.revoked_at is not None,
-                    "created_at": _iso(d.created_at),
+                    "created_at": iso(d.created_at),
                 }
                 for d in sorted(devices, key=lambda d: d.created_at)
             ],
@@ -173,7 +169,7 @@ class ClientsService:
         account_expires_at: datetime | None = None,
         paths: list[str] | None = None,
     ) -> Issued:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         self._require_otp_enabled()
         groups = self._project.group_names()
         if not groups:
@@ -213,7 +209,7 @@ class ClientsService:
             name=clean,
             group=group,
             admin=bool(admin),
-            otp_expires_at=_iso(issued.otp_expires_at),
+            otp_expires_at=iso(issued.otp_expires_at),
         )
         self._events.publish(ClientsChanged())
         return issued
@@ -221,7 +217,7 @@ class ClientsService:
     async def issue_otp(
         self, caller: Caller, user_id: str, *, base_url: str, valid_for: timedelta | None = None
     ) -> Issued:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         self._require_otp_enabled()
         user = await self._store.get_user(user_id)
         if user is None:
@@ -236,13 +232,13 @@ class ClientsService:
             caller.context,
             actor=caller.user,
             target=user.id,
-            otp_expires_at=_iso(issued.otp_expires_at),
+            otp_expires_at=iso(issued.otp_expires_at),
         )
         self._events.publish(ClientsChanged())
         return issued
 
     async def revoke_user(self, caller: Caller, user_id: str) -> dict[str, Any]:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         user = await self._store.get_user(user_id)
         if user is None:
             raise NotFound("No such client.")
@@ -266,7 +262,7 @@ class ClientsService:
         return await self.client(user_id)
 
     async def revoke_device(self, caller: Caller, user_id: str, device_id: str) -> dict[str, Any]:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         device = await self._store.get_device(device_id)
         if device is None or device.user_id != user_id:
             raise NotFound("No such device for this client.")
@@ -287,7 +283,7 @@ class ClientsService:
         return await self.client(user_id)
 
     async def join_link_of_pending(self, caller: Caller, user_id: str, base_url: str) -> str:
-        self._require_admin(caller)
+        caller.require_admin("manage clients")
         now = self._clock.now()
         for o in await self._store.pending_otps():
             if o.user_id == user_id and o.is_live(now) and o.sealed is not None:
@@ -374,10 +370,6 @@ class ClientsService:
         except ValueError as exc:
             raise InvalidInput("paths must be among: local, cloud.", field="paths") from exc
 
-    def _require_admin(self, caller: Caller) -> None:
-        if not caller.user.admin or caller.user.revoked_at is not None:
-            raise Forbidden("Only administrators can manage clients.")
-
     def _require_otp_enabled(self) -> None:
         if not self._project.system.use_otp_authentication:
             raise OtpDisabled("One-time passwords are disabled in this project.")
@@ -385,8 +377,6 @@ class ClientsService:
 
 def qr_image(link: str, fmt: str) -> tuple[bytes, str]:
     """The QR code of a join link as PNG or SVG bytes, with its media type."""
-    import io
-
     qr = segno.make(link, error="m")
     buf = io.BytesIO()
     if fmt == "png":

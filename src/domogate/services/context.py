@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domogate.core.accounts import ConnectionPath, Device, User
+from domogate.errors import Forbidden
 from domogate.services.sessions import Session
 
 
@@ -31,3 +32,8 @@ class Caller:
     session: Session
     user: User
     context: RequestContext
+
+    def require_admin(self, to: str) -> None:
+        """``Forbidden`` unless the caller is an administrator (``to``: what for)."""
+        if not self.user.admin or self.user.revoked_at is not None:
+            raise Forbidden(f"Only administrators can {to}.")

@@ -85,9 +85,6 @@ class SessionRegistry:
                 if not tokens:
                     del self._by_device[session.device_id]
 
-    def __len__(self) -> int:
-        return len(self._by_hash)
-
 
 class Presence:
     """Which devices have a live connection right now, and by which path."""

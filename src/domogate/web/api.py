@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domogate.core.accounts import AuditEvent, ConnectionPath
 from domogate.core.export import export_for_group
+from domogate.core.times import iso
 from domogate.errors import InvalidInput, NotFound, Unauthenticated
 from domogate.services.clients import Issued, qr_image
 from domogate.services.container import Services
@@ -94,10 +95,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
-
-
 def context_of(request: Request) -> RequestContext:
     return RequestContext(source=request.client.host if request.client else "unknown")
 
@@ -105,7 +102,7 @@ def context_of(request: Request) -> RequestContext:
 def authenticated_json(
     services: Services, auth: Authenticated, with_token: bool = True
 ) -> dict[str, Any]:
-    session: dict[str, Any] = {"expires_at": _iso(auth.session.expires_at)}
+    session: dict[str, Any] = {"expires_at": iso(auth.session.expires_at)}
     if with_token:
         session["token"] = auth.token
     return {
@@ -126,7 +123,7 @@ def issued_json(issued: Issued) -> dict[str, Any]:
     return {
         "client": issued.client,
         "otp": issued.otp,
-        "otp_expires_at": _iso(issued.otp_expires_at),
+        "otp_expires_at": iso(issued.otp_expires_at),
         "join_link": issued.join_link,
     }
 
@@ -134,7 +131,7 @@ def issued_json(issued: Issued) -> dict[str, Any]:
 def audit_json(event: AuditEvent, names: dict[str, str | None] | None = None) -> dict[str, Any]:
     return {
         "id": event.id,
-        "at": _iso(event.at),
+        "at": iso(event.at),
         "action": event.action,
         "outcome": event.outcome,
         "actor_user_id": event.actor_user_id,
@@ -211,7 +208,7 @@ def build_router(services: Services) -> APIRouter:
     @r.post("/auth/challenge", tags=["auth"])
     async def challenge(body: ChallengeIn, request: Request) -> dict[str, Any]:
         issued = await services.auth.challenge(context_of(request), body.device_id)
-        return {"challenge": issued.challenge, "expires_at": _iso(issued.expires_at)}
+        return {"challenge": issued.challenge, "expires_at": iso(issued.expires_at)}
 
     @r.post("/auth/device", tags=["auth"])
     async def sign_in_device(body: DeviceSignIn, request: Request) -> dict[str, Any]:
@@ -299,16 +296,20 @@ def build_router(services: Services) -> APIRouter:
         return {"client": await services.clients.revoke_device(who, user_id, device_id)}
 
     # --- audit ------------------------------------------------------------------------
+    async def audit_rows(who: Caller, limit: int, user_id: str | None) -> list[dict[str, Any]]:
+        """Audit events, newest first, with the current names of their targets."""
+        who.require_admin("read the audit log")
+        events = await services.audit.list(limit=limit, user_id=user_id)
+        names = {u.id: u.name for u in await services.store.list_users()}
+        return [audit_json(e, names) for e in events]
+
     @r.get("/audit", tags=["audit"])
     async def audit(
         who: CallerDep,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
         user_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> dict[str, Any]:
-        _require_admin(who)
-        events = await services.audit.list(limit=limit, user_id=user_id)
-        names = {u.id: u.name for u in await services.store.list_users()}
-        return {"events": [audit_json(e, names) for e in events]}
+        return {"events": await audit_rows(who, limit, user_id)}
 
     @r.get("/audit.jsonl", tags=["audit"], response_class=PlainTextResponse)
     async def audit_jsonl(
@@ -316,22 +317,13 @@ def build_router(services: Services) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
         user_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> PlainTextResponse:
-        _require_admin(who)
-        events = await services.audit.list(limit=limit, user_id=user_id)
-        names = {u.id: u.name for u in await services.store.list_users()}
-        lines = [json.dumps(audit_json(e, names)) for e in reversed(events)]
+        rows = await audit_rows(who, limit, user_id)
         return PlainTextResponse(
-            "".join(line + "\n" for line in lines), media_type="application/x-ndjson"
+            "".join(json.dumps(row) + "\n" for row in reversed(rows)),
+            media_type="application/x-ndjson",
         )
 
     return r
-
-
-def _require_admin(who: Caller) -> None:
-    from domogate.errors import Forbidden
-
-    if not who.user.admin:
-        raise Forbidden("Only administrators can read the audit log.")
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -341,6 +333,4 @@ def _aware(dt: datetime | None) -> datetime | None:
         raise InvalidInput(
             "account_expires_at needs a time zone (e.g. Z).", field="account_expires_at"
         )
-    from datetime import UTC
-
     return dt.astimezone(UTC)
