@@ -89,9 +89,11 @@ class ClientsService:
         caller.require_admin("manage clients")
         return await self.snapshot()
 
-    async def snapshot(self) -> list[dict[str, Any]]:
-        """The Clients table as admins see it (also pushed over the WebSocket)."""
-        users = await self._store.list_users()
+    async def snapshot(self, users: list[User] | None = None) -> list[dict[str, Any]]:
+        """The Clients table as admins see it (also pushed over the WebSocket); ``users``
+        when the caller has just read them."""
+        if users is None:
+            users = await self._store.list_users()
         devices = await self._store.list_devices()
         pending = {o.user_id: o for o in await self._store.pending_otps()}
         by_user: dict[str, list[Device]] = {}

@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from domogate.core.accounts import User
 from domogate.errors import DomogateError, InvalidInput, Unauthenticated
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
@@ -155,14 +156,16 @@ class LiveHub:
 
     # --- keeping open connections honest ------------------------------------------------
 
-    async def recheck(self) -> None:
+    async def recheck(self) -> list[User]:
         """Close connections whose session ended or whose user was revoked or expired,
         and refresh each connection's view of its user (an admin may have been demoted
-        by the local maintenance command)."""
+        by the local maintenance command). Returns the users it read (none when there is
+        no connection to check)."""
         if not self.connections:
-            return
+            return []
         now = self.services.clock.now()
-        users = {u.id: u for u in await self.services.store.list_users()}
+        listed = await self.services.store.list_users()
+        users = {u.id: u for u in listed}
         for conn in list(self.connections):
             if conn.closing:
                 continue
@@ -176,6 +179,7 @@ class LiveHub:
                 conn.close(WS_CLOSE["account_expired"], "account_expired", "Account expired.")
             elif user != conn.caller.user:
                 conn.caller = replace(conn.caller, user=user)
+        return listed
 
     def _ensure_supervisor(self) -> None:
         if self._supervisor is None or self._supervisor.done():
@@ -222,7 +226,7 @@ class LiveHub:
         while self._clients_dirty:
             self._clients_dirty = False
             try:
-                await self.recheck()  # never send the list to someone no longer admin
+                users = await self.recheck()  # never send the list to someone no longer admin
             except Exception:
                 log.exception("could not recheck live connections")
                 return
@@ -230,7 +234,7 @@ class LiveHub:
             if not admins:
                 continue
             try:
-                clients = await self.services.clients.snapshot()
+                clients = await self.services.clients.snapshot(users)
             except Exception:
                 log.exception("could not build the client list")
                 return
