@@ -69,6 +69,30 @@ class Conflict(DomogateError):
     default_message = "The request conflicts with the current state."
 
 
+class ValueInvalid(DomogateError):
+    """A value does not fit the datapoint type (or the attribute) it is meant for."""
+
+    code = "value_invalid"
+    default_message = "The value does not fit this object."
+
+
+class ImportFailed(DomogateError):
+    """An ETS project export could not be read (wrong password, damaged or unsupported file)."""
+
+    code = "import_failed"
+    default_message = "The ETS project could not be read."
+
+
+# --- the bus -------------------------------------------------------------------------
+
+
+class BusUnavailable(DomogateError):
+    """The bus is not connected: commands fail at once instead of waiting."""
+
+    code = "bus_unavailable"
+    default_message = "The bus is not connected; try again when it is back."
+
+
 # --- authentication ----------------------------------------------------------------
 
 
@@ -199,6 +223,9 @@ ALL_ERRORS: tuple[type[DomogateError], ...] = (
     AddressInUse,
     NotFound,
     Conflict,
+    ValueInvalid,
+    ImportFailed,
+    BusUnavailable,
     Unauthenticated,
     InvalidCredentials,
     OtpInvalid,

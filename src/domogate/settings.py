@@ -32,6 +32,35 @@ class ThrottleSettings:
 
 
 @dataclass(frozen=True)
+class KnxSettings:
+    """How the server reaches the KNX bus (server side, never in the project).
+
+    ``connection``: ``tunneling`` (UDP), ``tunneling_tcp``, ``routing`` (multicast) or
+    ``automatic`` (gateway discovery). ``keyring`` and ``keyring_password`` enable KNX IP
+    Secure (an ETS keyring file).
+    """
+
+    connection: str = "tunneling"
+    gateway_host: str | None = None
+    gateway_port: int = 3671
+    local_ip: str | None = None
+    individual_address: str | None = None
+    multicast_group: str = "224.0.23.12"
+    keyring: Path | None = None
+    keyring_password: str | None = field(default=None, repr=False)
+    reconnect_interval_s: float = 3.0
+    connect_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    adapter: str = "simulated"  # "simulated" or "knx"
+    knx: KnxSettings = field(default_factory=KnxSettings)
+    # Simulated building: 1.0 is real time (a shutter takes ~20 s end to end); tests speed it up.
+    simulation_speed: float = 1.0
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -51,6 +80,7 @@ class ServerSettings:
     # Fault injection for crash tests: seconds to pause inside the deploy transaction.
     deploy_pause_s: float = 0.0
     trust_proxy_headers: bool = False
+    bus: BusSettings = field(default_factory=BusSettings)
 
     @property
     def scheme(self) -> str:

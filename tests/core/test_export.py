@@ -23,12 +23,18 @@ SECRETS = [SERVICE_HASH, USER_HASH, "vnc-Secret-1", "cloud-Secret-2"]
 def _obj(
     obj_id: str, page: str, restrictions: dict[str, Any] | None = None, **kw: Any
 ) -> dict[str, Any]:
+    obj_type = kw.pop("type", "switch")
+    bindings = (
+        {"state": {"address": "1/1/2", "dpt": "9.001"}}
+        if obj_type == "sensor"
+        else {"command": {"address": "1/1/1", "dpt": "1.001"}}
+    )
     data: dict[str, Any] = {
         "id": obj_id,
         "name": obj_id.replace("-", " ").title(),
-        "type": kw.pop("type", "switch"),
+        "type": obj_type,
         "page": page,
-        "bindings": {"command": {"address": "1/1/1", "dpt": "1.001"}},
+        "bindings": bindings,
     }
     if restrictions is not None:
         data["restrictions"] = restrictions

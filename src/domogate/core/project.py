@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domogate.core.objects import binding_problems
 from domogate.errors import ProjectInvalid
 
 FORMAT = 1
@@ -543,6 +544,7 @@ def reference_problems(project: Project) -> list[tuple[Loc, str]]:
                             f"unknown group {name!r}; {_known('groups', groups)}",
                         )
                     )
+    problems.extend(binding_problems(project))
     return problems
 
 
