@@ -143,6 +143,7 @@ def test_export_shape(project: Project) -> None:
         "page": "living",
         "bindings": {"command": {"address": "1/1/1", "dpt": "1.001"}},
         "operable": True,
+        "attributes": {"on": {"dpt": "1.001", "writable": True}},
     }
     assert set(export) == {"version", "name", "system", "pages", "objects"}
 

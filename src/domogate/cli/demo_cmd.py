@@ -40,51 +40,111 @@ def demo_project(admin_password_hash: str) -> dict[str, Any]:
             {"name": DEMO_ADMIN, "group": "family", "admin": True, "password": admin_password_hash}
         ],
         "pages": [
-            {"id": "ground", "title": "Ground floor"},
-            {"id": "first", "title": "First floor"},
+            {"id": "ground", "title": "Ground floor", "icon": "sofa"},
+            {"id": "first", "title": "First floor", "icon": "bed"},
+            {"id": "garden", "title": "Garden", "icon": "tree"},
         ],
         "objects": [
-            {
-                "id": "living_light",
-                "name": "Living room light",
-                "type": "switch",
-                "page": "ground",
-                "bindings": {
-                    "command": {"address": "1/1/1", "dpt": "1.001"},
-                    "state": {"address": "1/1/2", "dpt": "1.001"},
-                },
-            },
-            {
-                "id": "kitchen_dimmer",
-                "name": "Kitchen",
-                "type": "dimmer",
-                "page": "ground",
-                "bindings": {
-                    "command": {"address": "1/2/1", "dpt": "5.001"},
-                    "state": {"address": "1/2/2", "dpt": "5.001"},
-                },
-            },
-            {
-                "id": "living_shutter",
-                "name": "Living room shutter",
-                "type": "shutter",
-                "page": "ground",
-                "bindings": {"position": {"address": "2/1/1", "dpt": "5.001"}},
-                "restrictions": {"visible_to": ["family"]},
-            },
-            {
-                "id": "bedroom_thermostat",
-                "name": "Bedroom",
-                "type": "thermostat",
-                "page": "first",
-                "bindings": {
-                    "target": {"address": "3/1/1", "dpt": "9.001"},
-                    "current": {"address": "3/1/2", "dpt": "9.001"},
-                },
-                "restrictions": {"visible_to": ["family"]},
-            },
+            _object(
+                "living-light",
+                "Living room light",
+                "switch",
+                "ground",
+                command=("1/1/1", "1.001"),
+                state=("1/1/2", "1.001"),
+            ),
+            _object(
+                "kitchen-dimmer",
+                "Kitchen",
+                "dimmer",
+                "ground",
+                command=("1/2/1", "1.001"),
+                state=("1/2/2", "1.001"),
+                brightness=("1/2/3", "5.001"),
+                brightness_state=("1/2/4", "5.001"),
+            ),
+            _object(
+                "living-shutter",
+                "Living room shutter",
+                "shutter",
+                "ground",
+                command=("2/1/1", "1.008"),
+                stop=("2/1/2", "1.017"),
+                position=("2/1/3", "5.001"),
+                position_state=("2/1/4", "5.001"),
+                visible_to=["family"],
+            ),
+            _object(
+                "evening-scene",
+                "Evening",
+                "scene",
+                "ground",
+                command=("1/0/1", "17.001"),
+                visible_to=["family"],
+            ),
+            _object(
+                "bedroom-thermostat",
+                "Bedroom",
+                "thermostat",
+                "first",
+                temperature=("3/1/1", "9.001"),
+                target=("3/1/2", "9.001"),
+                target_state=("3/1/3", "9.001"),
+                mode=("3/1/4", "20.102"),
+                mode_state=("3/1/5", "20.102"),
+                visible_to=["family"],
+            ),
+            _object(
+                "bedroom-light",
+                "Bedroom light",
+                "switch",
+                "first",
+                command=("1/3/1", "1.001"),
+                state=("1/3/2", "1.001"),
+            ),
+            _object(
+                "garden-temperature",
+                "Outside temperature",
+                "sensor",
+                "garden",
+                state=("4/1/1", "9.001"),
+            ),
+            _object(
+                "garden-lights",
+                "Garden lights",
+                "switch",
+                "garden",
+                command=("1/4/1", "1.001"),
+                state=("1/4/2", "1.001"),
+                operable_by=["family"],
+            ),
         ],
     }
+
+
+def _object(
+    object_id: str,
+    name: str,
+    object_type: str,
+    page: str,
+    *,
+    visible_to: list[str] | None = None,
+    operable_by: list[str] | None = None,
+    **bindings: tuple[str, str],
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": object_id,
+        "name": name,
+        "type": object_type,
+        "page": page,
+        "bindings": {key: {"address": a, "dpt": d} for key, (a, d) in bindings.items()},
+    }
+    restrictions = {
+        k: v for k, v in (("visible_to", visible_to), ("operable_by", operable_by)) if v
+    }
+    if restrictions:
+        data["restrictions"] = restrictions
+    return data
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domogate.core.objects import resolve
 from domogate.core.project import ObjectType, Project, ProjectObject
 from domogate.errors import InvalidInput
 
@@ -36,6 +37,7 @@ def can_operate(obj: ProjectObject, group: str) -> bool:
 
 
 def _object_for_client(obj: ProjectObject, group: str) -> dict[str, Any]:
+    operable = can_operate(obj, group)
     return {
         "id": obj.id,
         "name": obj.name,
@@ -45,7 +47,11 @@ def _object_for_client(obj: ProjectObject, group: str) -> dict[str, Any]:
             key: {"address": binding.address, "dpt": binding.dpt}
             for key, binding in obj.bindings.items()
         },
-        "operable": can_operate(obj, group),
+        "operable": operable,
+        "attributes": {
+            name: {"dpt": attribute.dpt, "writable": operable and attribute.write is not None}
+            for name, attribute in resolve(obj).attributes.items()
+        },
     }
 
 

@@ -70,7 +70,10 @@ KINDS: Mapping[str, ObjectKind] = {
     "switch": ObjectKind("switch", (_ON,), "on"),
     "dimmer": ObjectKind(
         "dimmer",
-        (_ON, AttributeKind("brightness", "brightness", "brightness_state", (5,), "5.001", _PERCENT)),
+        (
+            _ON,
+            AttributeKind("brightness", "brightness", "brightness_state", (5,), "5.001", _PERCENT),
+        ),
         "brightness",
     ),
     "shutter": ObjectKind(
@@ -243,7 +246,9 @@ def command(obj: ResolvedObject, attribute: str, value: object) -> Write:
     except ValueInvalid as exc:
         meaning = kind.attribute(attribute)
         expected = f"; {attribute} is {meaning.meaning}" if meaning else ""
-        raise ValueInvalid(f"{obj.id}.{attribute}: {exc.message}{expected}", **exc.details) from None
+        raise ValueInvalid(
+            f"{obj.id}.{attribute}: {exc.message}{expected}", **exc.details
+        ) from None
     return Write(obj.id, attribute, attr.write, attr.dpt, normalised)
 
 

@@ -14,10 +14,10 @@ import math
 from enum import Enum
 from typing import Any
 
-from xknx.dpt import DPTArray, DPTBase, DPTBinary
-from xknx.dpt.dpt import DPTComplex, DPTEnum, DPTNumeric
+from xknx.dpt.dpt import DPTBase, DPTComplex, DPTEnum, DPTNumeric
 from xknx.dpt.dpt_1 import DPT1BitEnum
 from xknx.dpt.dpt_16 import DPTString
+from xknx.dpt.payload import DPTArray, DPTBinary
 from xknx.exceptions import ConversionError
 
 from domogate.errors import ValueInvalid
@@ -44,7 +44,9 @@ def dpt_main(dpt: str) -> int:
 
 
 def _is_boolean_dpt(cls: type[DPTBase]) -> bool:
-    return cls.dpt_main_number == 1 and (issubclass(cls, DPT1BitEnum) or cls.payload_type is DPTBinary)
+    return cls.dpt_main_number == 1 and (
+        issubclass(cls, DPT1BitEnum) or cls.payload_type is DPTBinary
+    )
 
 
 def describe_dpt(dpt: str) -> str:
@@ -96,7 +98,12 @@ def encode(dpt: str, value: object) -> Payload:
         )
     elif issubclass(cls, DPTEnum):
         valid = [m.name.lower() for m in cls.get_valid_values()]
-        _expect(isinstance(value, str) and value.lower() in valid, dpt, "one of " + ", ".join(valid), value)
+        _expect(
+            isinstance(value, str) and value.lower() in valid,
+            dpt,
+            "one of " + ", ".join(valid),
+            value,
+        )
         assert isinstance(value, str)
         value = value.lower()
     elif issubclass(cls, DPTString):
