@@ -27,7 +27,7 @@ from domogate.services.context import RequestContext
 from domogate.settings import ServerSettings, ThrottleSettings
 from domogate.core.throttle import BucketSpec
 from domogate.storage.sql import open_store
-from tests.fakes import FakeSetupCodes
+from tests.fakes import FakeSetupCodes, RecordingBus
 from tests.services.conftest import project_data
 
 
@@ -60,6 +60,7 @@ async def sign_ins_per_second(n: int, folder: Path) -> float:
         seal_key=b"s" * 32,
         fingerprint=None,
         setup_codes=FakeSetupCodes(),
+        bus=RecordingBus(),
     )
     try:
         await services.start()

@@ -45,3 +45,51 @@ class FakeSetupCodes:
 def seeded_randbelow(seed: int = 1234):  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
     return rng.randrange
+
+
+class RecordingBus:
+    """A bus that records writes and reports what a test tells it (services tests only;
+    the simulated building and real KNX have their own tests)."""
+
+    def __init__(self, adapter: str = "recording") -> None:
+        from domogate.services.bus import BusStatus
+
+        self._status = BusStatus(adapter, True, "test bus")
+        self.listener: object | None = None
+        self.written: list[tuple[str, str, object]] = []
+        self.configured: list[list[str]] = []
+        self.stopped = False
+
+    @property
+    def status(self):  # type: ignore[no-untyped-def]
+        return self._status
+
+    async def start(self, listener) -> None:  # type: ignore[no-untyped-def]
+        self.listener = listener
+        listener.on_status(self._status)
+
+    async def configure(self, objects) -> None:  # type: ignore[no-untyped-def]
+        self.configured.append([o.id for o in objects])
+
+    async def write(self, address: str, dpt: str, value: object) -> None:
+        from domogate.core.values import encode
+        from domogate.errors import BusUnavailable
+
+        if not self._status.connected:
+            raise BusUnavailable()
+        encode(dpt, value)
+        self.written.append((address, dpt, value))
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def set_connected(self, connected: bool) -> None:
+        from dataclasses import replace
+
+        self._status = replace(self._status, connected=connected)
+        if self.listener is not None:
+            self.listener.on_status(self._status)  # type: ignore[attr-defined]
+
+    def inject(self, address: str, value: object) -> None:
+        assert self.listener is not None
+        self.listener.on_value(address, value)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from domogate.bus.factory import build_bus
 from domogate.errors import AddressInUse, InvalidInput
 from domogate.services.clock import SystemClock
 from domogate.services.container import Services, build_services
@@ -62,6 +63,7 @@ async def open_services(settings: ServerSettings, data: DataDir) -> Services:
         setup_codes=data,
         randbelow=secrets.randbelow,
         deploy_before_commit=before_commit,
+        bus=build_bus(settings.bus),
     )
 
 

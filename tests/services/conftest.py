@@ -13,7 +13,7 @@ from domogate.services.container import Services, build_services
 from domogate.services.context import Authenticated, Caller, RequestContext
 from domogate.settings import ServerSettings
 from domogate.storage.sql import open_store
-from tests.fakes import FakeClock, FakeSetupCodes, seeded_randbelow
+from tests.fakes import FakeClock, FakeSetupCodes, RecordingBus, seeded_randbelow
 
 CHEAP = Argon2Parameters.cheap_for_tests()
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -53,6 +53,31 @@ def project_data(**system: Any) -> dict[str, Any]:
                 "bindings": {"command": {"address": "1/1/9", "dpt": "1.001"}},
                 "restrictions": {"visible_to": ["family"]},
             },
+            {
+                "id": "kitchen",
+                "name": "Kitchen dimmer",
+                "type": "dimmer",
+                "page": "ground",
+                "bindings": {
+                    "command": {"address": "1/2/1", "dpt": "1.001"},
+                    "state": {"address": "1/2/2", "dpt": "1.001"},
+                    "brightness": {"address": "1/2/3", "dpt": "5.001"},
+                    "brightness_state": {"address": "1/2/4", "dpt": "5.001"},
+                },
+                "restrictions": {"operable_by": ["family"]},
+            },
+            {
+                "id": "bedroom",
+                "name": "Bedroom",
+                "type": "thermostat",
+                "page": "first",
+                "bindings": {
+                    "temperature": {"address": "3/1/1", "dpt": "9.001"},
+                    "target": {"address": "3/1/2", "dpt": "9.001"},
+                    "mode": {"address": "3/1/4", "dpt": "20.102"},
+                },
+                "restrictions": {"visible_to": ["family"]},
+            },
         ],
     }
 
@@ -63,6 +88,7 @@ class Env:
     clock: FakeClock
     setup: FakeSetupCodes
     db_path: Path
+    bus: RecordingBus
 
     @property
     def auth(self):  # type: ignore[no-untyped-def]
@@ -102,6 +128,7 @@ async def make_env(tmp_path: Path, deploy: bool = True, **system: Any) -> Env:
     db = tmp_path / "domogate.db"
     store = await open_store(f"sqlite+aiosqlite:///{db}")
     settings = ServerSettings(data_dir=tmp_path, argon2=CHEAP)
+    bus = RecordingBus()
     services = build_services(
         settings=settings,
         store=store,
@@ -112,13 +139,14 @@ async def make_env(tmp_path: Path, deploy: bool = True, **system: Any) -> Env:
         fingerprint="ab" * 32,
         setup_codes=setup,
         randbelow=seeded_randbelow(),
+        bus=bus,
     )
     await services.start()
     if deploy:
         await services.deploy.deploy(
             RequestContext("integrator"), project_data(**system), setup_code=setup.code
         )
-    return Env(services, clock, setup, db)
+    return Env(services, clock, setup, db, bus)
 
 
 @pytest.fixture

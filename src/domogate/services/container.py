@@ -10,10 +10,12 @@ from domogate.security.passwords import Passwords
 from domogate.security.sealing import Sealer
 from domogate.services.audit import AuditLog
 from domogate.services.auth import AuthService
+from domogate.services.bus import Bus
 from domogate.services.clients import ClientsService
 from domogate.services.deploy import DeployService, SetupCodes
 from domogate.services.events import EventHub
 from domogate.services.hashing import PasswordWorker
+from domogate.services.objects import ObjectsService
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import ProjectState
 from domogate.services.sessions import Presence, SessionRegistry
@@ -36,11 +38,14 @@ class Services:
     auth: AuthService
     clients: ClientsService
     deploy: DeployService
+    objects: ObjectsService
 
     async def start(self) -> None:
         await self.project.load(self.store)
+        await self.objects.start()
 
     async def close(self) -> None:
+        await self.objects.stop()
         await self.audit.close()
         self.passwords.close()
         await self.store.close()
@@ -57,6 +62,7 @@ def build_services(
     fingerprint: str | None,
     setup_codes: SetupCodes,
     randbelow: Callable[[int], int] = secrets.randbelow,
+    bus: Bus,
     deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> Services:
     events = EventHub()
@@ -104,6 +110,7 @@ def build_services(
         setup_codes=setup_codes,
         before_commit=deploy_before_commit,
     )
+    objects = ObjectsService(bus=bus, project=project, events=events)
     return Services(
         settings=settings,
         store=store,
@@ -119,4 +126,5 @@ def build_services(
         auth=auth,
         clients=clients,
         deploy=deploy,
+        objects=objects,
     )

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from domogate.services.bus import BusStatus
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,21 @@ class DevicesRevoked:
     message: str = "Access for this device has been revoked by an administrator."
 
 
-Event = ClientsChanged | ProjectChanged | DevicesRevoked
+@dataclass(frozen=True)
+class ObjectStateChanged:
+    """An object's state changed; ``visible_to`` is the groups that may see it (None: all)."""
+
+    object_id: str
+    state: dict[str, Any]
+    visible_to: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class BusStatusChanged:
+    status: BusStatus
+
+
+Event = ClientsChanged | ProjectChanged | DevicesRevoked | ObjectStateChanged | BusStatusChanged
 Listener = Callable[[Event], None]
 
 

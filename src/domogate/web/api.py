@@ -63,6 +63,11 @@ class IssueOtp(_Body):
     valid_for_s: int | None = Field(default=None, gt=0)
 
 
+class CommandIn(_Body):
+    attribute: str = Field(max_length=64)
+    value: Any = Field(description="JSON value; checked against the datapoint type.")
+
+
 class DeployIn(_Body):
     project: dict[str, Any]
     setup_code: str | None = Field(default=None, max_length=64)
@@ -239,6 +244,31 @@ def build_router(services: Services) -> APIRouter:
         if current is None:
             raise NotFound("No project is deployed yet.")
         return export_for_group(current.project, who.user.group, current.version)
+
+    # --- objects ----------------------------------------------------------------------
+    @r.get("/states", tags=["objects"])
+    async def states(who: CallerDep) -> dict[str, Any]:
+        """Current states of the objects the caller's group may see."""
+        return {"states": services.objects.states_for(who.user.group)}
+
+    @r.post("/objects/{object_id}/command", tags=["objects"])
+    async def command(object_id: str, body: CommandIn, who: CallerDep) -> dict[str, Any]:
+        """Operate an object: the telegram is on the bus when this answers."""
+        write = await services.objects.command(who, object_id, body.attribute, body.value)
+        return {
+            "ok": True,
+            "object": object_id,
+            "attribute": write.attribute,
+            "value": write.value,
+            "state": services.objects.state(object_id),
+        }
+
+    @r.get("/bus", tags=["objects"])
+    async def bus(who: CallerDep) -> dict[str, Any]:
+        """The bus connection (admins)."""
+        who.require_admin("see the bus connection")
+        status = services.objects.bus_status
+        return {"adapter": status.adapter, "connected": status.connected, "detail": status.detail}
 
     @r.post("/deploy", tags=["project"])
     async def deploy(body: DeployIn, request: Request) -> dict[str, Any]:

@@ -20,16 +20,26 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.core.accounts import User
-from domogate.errors import DomogateError, InvalidInput, Unauthenticated
+from domogate.core.throttle import BucketSpec, TokenBucket
+from domogate.errors import DomogateError, InvalidInput, RateLimited, Unauthenticated
+from domogate.services.bus import BusStatus
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
-from domogate.services.events import ClientsChanged, DevicesRevoked, Event, ProjectChanged
+from domogate.services.events import (
+    BusStatusChanged,
+    ClientsChanged,
+    DevicesRevoked,
+    Event,
+    ObjectStateChanged,
+    ProjectChanged,
+)
 from domogate.web.errors import WS_CLOSE
 
 log = logging.getLogger(__name__)
 
 LIVE_PATH = "/api/ws"
 WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
+COMMANDS = BucketSpec(capacity=50, rate=20.0)  # per connection: bursts of 50, then 20/s
 
 
 class Disconnected(Exception):
@@ -78,7 +88,7 @@ _CLOSE = "close"
 
 
 class Connection:
-    __slots__ = ("caller", "closing", "limit", "queue", "sender", "socket")
+    __slots__ = ("caller", "closing", "commands", "limit", "queue", "sender", "socket")
 
     def __init__(self, socket: RawSocket, caller: Caller, limit: int) -> None:
         self.socket = socket
@@ -87,6 +97,11 @@ class Connection:
         self.queue: deque[Any] | None = None  # created on demand: idle clients hold none
         self.closing = False
         self.sender: asyncio.Task[None] | None = None
+        self.commands: TokenBucket | None = None  # created at the first command
+
+    @property
+    def group(self) -> str:
+        return self.caller.user.group
 
     @property
     def device_id(self) -> str:
@@ -200,16 +215,38 @@ class LiveHub:
     # --- events -------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ProjectChanged):
+        if isinstance(event, ObjectStateChanged):
+            self._fan_out_state(event)
+        elif isinstance(event, ProjectChanged):
             text = json.dumps({"type": "project", "version": event.version})
+            states: dict[str, str] = {}  # one serialisation per group
             for conn in list(self.connections):
                 conn.push(text)
+                group = conn.group
+                if group not in states:
+                    states[group] = self._states_text(group)
+                conn.push(states[group])
+        elif isinstance(event, BusStatusChanged):
+            text = json.dumps(_bus_message(event.status))
+            for conn in list(self.connections):
+                if conn.is_admin:
+                    conn.push(text)
         elif isinstance(event, DevicesRevoked):
             for conn in list(self.connections):
                 if conn.device_id in event.device_ids:
                     conn.close(WS_CLOSE["revoked"], event.code, event.message)
         elif isinstance(event, ClientsChanged):
             self._schedule_clients_push()
+
+    def _fan_out_state(self, event: ObjectStateChanged) -> None:
+        text = json.dumps({"type": "state", "object": event.object_id, "state": event.state})
+        groups = event.visible_to
+        for conn in list(self.connections):
+            if groups is None or conn.caller.user.group in groups:
+                conn.push(text)
+
+    def _states_text(self, group: str) -> str:
+        return json.dumps({"type": "states", "states": self.services.objects.states_for(group)})
 
     def _schedule_clients_push(self) -> None:
         self._clients_dirty = True
@@ -287,7 +324,9 @@ class LiveHub:
             self._ensure_supervisor()
             came_online = self.services.presence.connected(conn.device_id, caller.session.path)
             conn.push(self._hello(conn))
+            conn.push(self._states_text(conn.group))
             if conn.is_admin:
+                conn.push(_bus_message(self.services.objects.bus_status))
                 conn.push({"type": "clients", "clients": await self.services.clients.snapshot()})
             if came_online:
                 self.services.events.publish(ClientsChanged())
@@ -342,6 +381,34 @@ class LiveHub:
                     return
                 conn.caller = caller
                 conn.push(self._hello(conn))
+            elif kind == "command":
+                await self._command(conn, message)
+            else:  # answered, not fatal: a newer client may know more message types
+                error = InvalidInput(f"Unknown message type {kind!r}.")
+                conn.push({"type": "error", "error": error.to_dict()})
+
+    async def _command(self, conn: Connection, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        reply: dict[str, Any] = {"type": "result", "id": request_id}
+        try:
+            object_id, attribute = message.get("object"), message.get("attribute")
+            if not isinstance(object_id, str) or not isinstance(attribute, str):
+                raise InvalidInput('A command needs "object" and "attribute" (text) and "value".')
+            if "value" not in message:
+                raise InvalidInput('A command needs a "value".')
+            if request_id is not None and not isinstance(request_id, str | int):
+                raise InvalidInput('"id" must be text or a number.')
+            now = self.services.clock.monotonic()
+            if conn.commands is None:
+                conn.commands = TokenBucket.full(COMMANDS, now)
+            if not conn.commands.take(now):
+                raise RateLimited(conn.commands.retry_after(now), "Too many commands; slow down.")
+            await self.services.objects.command(conn.caller, object_id, attribute, message["value"])
+            reply["ok"] = True
+        except DomogateError as exc:
+            reply["ok"] = False
+            reply["error"] = exc.to_dict()
+        conn.push(reply)
 
     @staticmethod
     async def _refuse(socket: RawSocket, code: str, message: str, close_code: int) -> None:
@@ -350,6 +417,15 @@ class LiveHub:
                 json.dumps({"type": "error", "error": {"code": code, "message": message}})
             )
         await socket.close(close_code, code)
+
+
+def _bus_message(status: BusStatus) -> dict[str, Any]:
+    return {
+        "type": "bus",
+        "adapter": status.adapter,
+        "connected": status.connected,
+        "detail": status.detail,
+    }
 
 
 def _parse(raw: str) -> dict[str, Any]:
