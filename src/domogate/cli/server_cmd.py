@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 import typer
 
 from domogate.cli.output import print_json, reporting_errors
 from domogate.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from domogate.settings import KnxSettings
 
 app = typer.Typer(
     help=(
@@ -49,26 +53,76 @@ def serve(
         "127.0.0.1", "--host", help="Address to listen on (loopback unless told otherwise)."
     ),
     port: int = typer.Option(7550, "--port", min=1, max=65535, help="TCP port."),
-    bus: str = typer.Option("simulated", "--bus", help="Field bus: simulated or knx."),
+    bus: str = typer.Option(
+        "simulated",
+        "--bus",
+        help="Field bus: simulated (a simulated building, the default) or knx (see --knx-*).",
+    ),
+    knx_gateway: str | None = typer.Option(
+        None,
+        "--knx-gateway",
+        envvar="DOMOGATE_KNX_GATEWAY",
+        help="KNX/IP gateway or router as HOST or HOST:PORT (default port 3671).",
+    ),
+    knx_connection: str = typer.Option(
+        "tunneling",
+        "--knx-connection",
+        envvar="DOMOGATE_KNX_CONNECTION",
+        help="tunneling (UDP), tunneling_tcp, routing (multicast) or automatic (discovery).",
+    ),
+    knx_local_ip: str | None = typer.Option(
+        None, "--knx-local-ip", envvar="DOMOGATE_KNX_LOCAL_IP", help="Local address to use."
+    ),
+    knx_individual_address: str | None = typer.Option(
+        None,
+        "--knx-individual-address",
+        envvar="DOMOGATE_KNX_INDIVIDUAL_ADDRESS",
+        help="The server's individual address, e.g. 1.1.250 (routing, or a tunnel to pick).",
+    ),
+    knx_keyring: Path | None = typer.Option(
+        None,
+        "--knx-keyring",
+        envvar="DOMOGATE_KNX_KEYRING",
+        help="ETS keyring (.knxkeys) for KNX IP Secure; its password comes from "
+        "$DOMOGATE_KNX_KEYRING_PASSWORD.",
+    ),
+    simulation_speed: float = typer.Option(
+        1.0,
+        "--simulation-speed",
+        min=0.01,
+        max=1000,
+        help="Simulated building only: how much faster than real time it moves.",
+    ),
     insecure_http: bool = typer.Option(
         False, "--insecure-http", help="Serve plain HTTP instead of HTTPS (development only)."
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
-    """Run the server (when no subcommand is given)."""
+    """Run the server (when no subcommand is given).
+
+    KNX example: domogate server --bus knx --knx-gateway 192.168.1.20 --data DIR
+    """
     if ctx.invoked_subcommand is not None:
         return
     from domogate.cli.env import argon2_parameters_from_env
     from domogate.server import run_server
-    from domogate.settings import ServerSettings
+    from domogate.settings import BusSettings, ServerSettings
 
     with reporting_errors(False):
         if bus not in ("simulated", "knx"):
             raise InvalidInput(f"--bus must be simulated or knx, not {bus!r}.")
-        if bus == "knx":
-            raise InvalidInput(
-                "The KNX bus adapter is not part of this version yet; run with --bus simulated."
-            )
+        bus_settings = BusSettings(
+            adapter=bus,
+            knx=knx_settings(
+                knx_connection,
+                knx_gateway,
+                knx_local_ip,
+                knx_individual_address,
+                knx_keyring,
+                required=bus == "knx",
+            ),
+            simulation_speed=simulation_speed,
+        )
         pause = float(os.environ.get("DOMOGATE_FAULT_DEPLOY_PAUSE", "0") or 0)
         settings = ServerSettings(
             data_dir=_data(data),
@@ -77,8 +131,57 @@ def serve(
             insecure_http=insecure_http,
             argon2=argon2_parameters_from_env(),
             deploy_pause_s=pause,
+            bus=bus_settings,
         )
         run_server(settings, log_level=log_level)
+
+
+KNX_CONNECTIONS = ("tunneling", "tunneling_tcp", "routing", "automatic")
+
+
+def knx_settings(
+    connection: str,
+    gateway: str | None,
+    local_ip: str | None,
+    individual_address: str | None,
+    keyring: Path | None,
+    required: bool = True,
+) -> KnxSettings:
+    """The KNX options, checked (the server refuses to start with a clear message)."""
+    from domogate.settings import KnxSettings
+
+    if connection not in KNX_CONNECTIONS:
+        raise InvalidInput(
+            f"--knx-connection must be one of {', '.join(KNX_CONNECTIONS)}, not {connection!r}."
+        )
+    host, port = gateway, 3671
+    if gateway and gateway.count(":") == 1:  # HOST:PORT (an IPv6 address has more colons)
+        host, _, port_text = gateway.partition(":")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise InvalidInput(f"--knx-gateway: bad port in {gateway!r}; use HOST or HOST:PORT.")
+        port = int(port_text)
+    if required and connection in ("tunneling", "tunneling_tcp") and not host:
+        raise InvalidInput(
+            f"--bus knx with --knx-connection {connection} needs --knx-gateway HOST[:PORT] "
+            "(or --knx-connection routing / automatic)."
+        )
+    password = os.environ.get("DOMOGATE_KNX_KEYRING_PASSWORD")
+    if keyring is not None:
+        if not keyring.is_file():
+            raise InvalidInput(f"--knx-keyring: no such file {str(keyring)!r}.")
+        if not password:
+            raise InvalidInput(
+                "--knx-keyring needs the keyring's password in $DOMOGATE_KNX_KEYRING_PASSWORD."
+            )
+    return KnxSettings(
+        connection=connection,
+        gateway_host=host,
+        gateway_port=port,
+        local_ip=local_ip,
+        individual_address=individual_address,
+        keyring=keyring,
+        keyring_password=password if keyring is not None else None,
+    )
 
 
 @app.command("setup-code")
