@@ -24,9 +24,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from domogate.core.ets import Candidate, ImportPlan, PlannedBinding
 from domogate.core.project import (
     ITEM_KEYS,
     Binding,
@@ -861,3 +863,61 @@ def get_key(project: Project, dotted_key: str) -> Any:
     root = _to_node(project_to_data(project))
     target = _resolve(root, dotted_key)
     return to_plain(target.node.get(target.key))
+
+
+# --- ETS import ------------------------------------------------------------------------
+
+
+def _binding_node(binding: PlannedBinding) -> CommentedMap:
+    """``{address: 1/2/3, dpt: "9.001"}`` on one line, the datapoint type quoted."""
+    node = CommentedMap()
+    node["address"] = binding.address
+    node["dpt"] = DoubleQuotedScalarString(binding.dpt)
+    node.fa.set_flow_style()
+    return node
+
+
+def _object_node(candidate: Candidate) -> CommentedMap:
+    node = CommentedMap()
+    node["id"] = candidate.id
+    node["name"] = candidate.name
+    node["type"] = candidate.type
+    node["page"] = candidate.page.id
+    bindings = CommentedMap()
+    for binding in candidate.bindings:
+        bindings[binding.key] = _binding_node(binding)
+    node["bindings"] = bindings
+    return node
+
+
+def apply_import(
+    directory: Path, plan_for: Callable[[Project], ImportPlan]
+) -> tuple[Project, ImportPlan, bool]:
+    """Merge an ETS import into ``DIR/project.yaml``: ``plan_for(current project)`` says
+    which pages, objects and bindings to add. Nothing else is touched; the result is
+    validated before it is written, atomically. When the plan adds nothing the file is not
+    written at all. Returns the project, the plan and whether the file was written."""
+    document = load_document(directory)
+    root = _root_map(document)
+    current = document.validate()  # an invalid project is reported as it is, not merged
+    plan = plan_for(current)
+    if not plan.changed:
+        return current, plan, False
+    for page in plan.pages:
+        _append_item(root, "pages", _to_node(page.data()))
+    objects = _item_list(root, "objects") if plan.bindings else None
+    for object_id, binding in plan.bindings:
+        assert objects is not None
+        index = _find_item(objects, "objects", object_id)
+        item = objects[index] if index is not None else None
+        if not isinstance(item, CommentedMap):
+            raise InvalidInput(f"cannot edit objects.{object_id}: it is not a mapping")
+        moves: Moves = []
+        bindings = _child_map(
+            item, "bindings", ProjectObject.model_fields, f"objects.{object_id}.bindings", moves
+        )
+        _insert_key(bindings, binding.key, _binding_node(binding), [], moves)
+        _settle(moves)
+    for candidate in plan.objects:
+        _append_item(root, "objects", _object_node(candidate))
+    return save_project_document(document), plan, True
