@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from domogate import __version__
-from domogate.cli import client_cmd, demo_cmd, project_cmd, server_cmd
+from domogate.cli import client_cmd, demo_cmd, objects_cmd, project_cmd, server_cmd
 
 app = typer.Typer(
     name="domogate",
@@ -16,7 +16,8 @@ app = typer.Typer(
         "Home and building automation supervision.\n\n"
         "Integrators describe an installation as a project (`domogate project`), run a "
         "server (`domogate server`), deploy the project to it (`domogate deploy`), and add "
-        "clients with one-time passwords (`domogate clients add`). "
+        "clients with one-time passwords (`domogate clients add`); clients see and operate "
+        "the building (`domogate state`, `set`, `watch`). "
         "Try `domogate demo` for a running example."
     ),
     no_args_is_help=True,
@@ -43,6 +44,7 @@ def root(
 app.add_typer(project_cmd.app, name="project")
 app.add_typer(server_cmd.app, name="server")
 client_cmd.register(app)
+objects_cmd.register(app)
 demo_cmd.register(app)
 
 

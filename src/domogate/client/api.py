@@ -296,6 +296,18 @@ class ServerApi:
             "POST", "/api/deploy", json=body, request_timeout=max(self.timeout, DEPLOY_TIMEOUT)
         )
 
+    # --- objects ----------------------------------------------------------------------
+
+    async def states(self) -> JSON:
+        return await self._json("GET", "/api/states")
+
+    async def command(self, object_id: str, attribute: str, value: Any) -> JSON:
+        return await self._json(
+            "POST",
+            f"/api/objects/{_q(object_id)}/command",
+            json={"attribute": attribute, "value": value},
+        )
+
     # --- managing clients -------------------------------------------------------------
 
     async def list_clients(self) -> JSON:

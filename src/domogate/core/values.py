@@ -56,6 +56,13 @@ def describe_dpt(dpt: str) -> str:
     return f"DPT {dpt} ({cls.value_type})"
 
 
+def unit_of(dpt: str) -> str | None:
+    """The unit of a datapoint type's values (``"°C"`` for 9.001, ``"%"`` for 5.001)."""
+    cls = transcoder(dpt)
+    unit = getattr(cls, "unit", None) if cls is not None else None
+    return unit if isinstance(unit, str) and unit else None
+
+
 def value_to_json(value: Any) -> JsonValue:
     """A value decoded by xknx, as JSON."""
     if isinstance(value, Enum):
