@@ -71,6 +71,7 @@ class ServerProcess:
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -104,6 +105,7 @@ class ServerProcess:
                     str(self.port),
                     "--log-level",
                     "warning",
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

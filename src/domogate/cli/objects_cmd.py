@@ -205,7 +205,7 @@ def set_value(
         dpt = info.get("dpt") if isinstance(info, dict) else None
         state_value = result.get("state")
         _echo(
-            f"{safe_text(found.get('name'))}: {safe_text(result.get('attribute'))} → "
+            f"{safe_text(found.get('name'))}: {safe_text(result.get('attribute'))} = "
             f"{format_value(result.get('value'), dpt)}"
         )
         if isinstance(state_value, dict):
