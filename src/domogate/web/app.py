@@ -7,10 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +19,7 @@ from domogate.web import errors
 from domogate.web.api import build_router
 from domogate.web.limits import BodyLimit
 from domogate.web.live import LIVE_PATH, LiveFirst, LiveHub
+from domogate.web.static_files import static_router
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +123,7 @@ def create_app(
     # route serves the same endpoint when the app is mounted without it.
     app.router.routes.append(WebSocketRoute(LIVE_PATH, _HubEndpoint(hub)))
 
-    index = resources.files("domogate.web").joinpath("static/index.html").read_text("utf-8")
-
-    @app.get("/", include_in_schema=False)
-    @app.get("/join", include_in_schema=False)
-    async def web_client() -> HTMLResponse:
-        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
+    app.include_router(static_router())
 
     app.add_middleware(
         BodyLimit,

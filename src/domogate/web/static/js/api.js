@@ -1,0 +1,70 @@
+// HTTP calls to the server. Errors become ApiError with the server's stable code;
+// a network failure is the code "unreachable".
+
+export class ApiError extends Error {
+  constructor(code, message, details = {}, status = 0) {
+    super(message || code);
+    this.code = code;
+    this.details = details || {};
+    this.status = status;
+  }
+}
+
+export async function api(method, path, { body, token } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (err) {
+    throw new ApiError("unreachable", String(err && err.message ? err.message : err));
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    const details = err.details || {};
+    if (res.status === 429 && details.retry_after === undefined) {
+      const header = Number(res.headers.get("Retry-After"));
+      if (Number.isFinite(header)) details.retry_after = header;
+    }
+    throw new ApiError(err.code || `http_${res.status}`, err.message || res.statusText, details, res.status);
+  }
+  return data;
+}
+
+/** A binary answer (QR images) as a Blob, with the session token. */
+export async function apiBlob(path, token) {
+  let res;
+  try {
+    res = await fetch(path, {
+      headers: { Authorization: `Bearer ${token}` },
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (err) {
+    throw new ApiError("unreachable", String(err));
+  }
+  if (!res.ok) {
+    let err = {};
+    try {
+      err = (await res.json()).error || {};
+    } catch {
+      err = {};
+    }
+    throw new ApiError(err.code || `http_${res.status}`, err.message || res.statusText, err.details, res.status);
+  }
+  return res.blob();
+}

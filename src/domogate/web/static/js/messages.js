@@ -1,0 +1,46 @@
+// Error codes from the server (and the client's own, like "unreachable") → clear messages.
+
+import { t } from "./i18n.js";
+
+const KNOWN = new Set([
+  "invalid_credentials",
+  "otp_invalid",
+  "otp_expired",
+  "otp_used",
+  "otp_disabled",
+  "revoked",
+  "account_expired",
+  "automatic_authentication_disabled",
+  "path_not_allowed",
+  "unreachable",
+  "unauthenticated",
+  "signature_invalid",
+  "challenge_invalid",
+  "forbidden",
+  "bus_unavailable",
+  "value_invalid",
+  "not_found",
+  "conflict",
+  "insecure_context",
+  "join_other_server",
+  "session_ended",
+]);
+
+export function errorMessage(error) {
+  const code = error && error.code ? error.code : "unknown";
+  if (code === "rate_limited") {
+    const seconds = Math.max(1, Math.ceil(Number((error.details || {}).retry_after) || 1));
+    const at = new Date(Date.now() + seconds * 1000);
+    const time = at.toLocaleTimeString(document.documentElement.lang || undefined, {
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    return t("error.rate_limited", { seconds, time });
+  }
+  if (code === "invalid_input" || code === "conflict") {
+    return t("error.invalid_input", { message: error.message || "" });
+  }
+  if (KNOWN.has(code)) return t(`error.${code}`);
+  return t("error.unknown", { message: (error && error.message) || code });
+}

@@ -1,0 +1,120 @@
+// Who is signed in, and the ways in: password, OTP, device key. The session token stays in
+// this module's memory only (never localStorage, never a URL).
+
+import { api } from "./api.js";
+import * as keys from "./keys.js";
+
+export const session = {
+  info: null,
+  serverId: null,
+  token: null,
+  expiresAt: null,
+  user: null,
+  device: null,
+  path: null,
+};
+
+export async function fetchInfo() {
+  session.info = await api("GET", "/api/info");
+  session.serverId = session.info.server_id;
+  return session.info;
+}
+
+export function otpEnabled() {
+  return Boolean(session.info && session.info.auth_methods.includes("otp"));
+}
+
+export function automaticEnabled() {
+  return Boolean(session.info && session.info.auth_methods.includes("device"));
+}
+
+/** A readable name for this browser installation, e.g. "Chrome on Android". */
+export function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Edg\//.test(ua)
+    ? "Edge"
+    : /Firefox\//.test(ua)
+      ? "Firefox"
+      : /Chrom(e|ium)\//.test(ua)
+        ? "Chrome"
+        : /Safari\//.test(ua)
+          ? "Safari"
+          : "Browser";
+  const os = /Android/.test(ua)
+    ? "Android"
+    : /iPhone|iPad/.test(ua)
+      ? "iOS"
+      : /Windows/.test(ua)
+        ? "Windows"
+        : /Mac OS X/.test(ua)
+          ? "macOS"
+          : /Linux/.test(ua)
+            ? "Linux"
+            : "";
+  return os ? `${browser} on ${os}` : browser;
+}
+
+function adopt(auth) {
+  session.token = auth.session.token;
+  session.expiresAt = auth.session.expires_at;
+  session.user = auth.user;
+  session.device = auth.device;
+  session.path = auth.path;
+  return auth;
+}
+
+export async function storedDevice() {
+  if (!session.serverId || !keys.secureContextReady()) return undefined;
+  try {
+    return await keys.loadDevice(session.serverId);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sign in with this browser's device key; null when it has none for this server. */
+export async function signInWithDevice() {
+  const record = await storedDevice();
+  if (!record || !record.deviceId || !record.privateKey) return null;
+  const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId } });
+  const message = `domogate-sign-in\n${session.serverId}\n${record.deviceId}\n${issued.challenge}`;
+  const signature = await keys.sign(record.privateKey, message);
+  const auth = await api("POST", "/api/auth/device", {
+    body: { device_id: record.deviceId, challenge: issued.challenge, signature },
+  });
+  return adopt(auth);
+}
+
+/** Password login or OTP redemption; enrols a new device key for this browser. */
+export async function enrol(kind, fields) {
+  const pair = await keys.newKeyPair();
+  const device = { name: deviceName(), public_key: await keys.publicKeyOf(pair) };
+  const body =
+    kind === "otp"
+      ? { otp: fields.otp, name: fields.name || null, device }
+      : { username: fields.username, password: fields.password, device };
+  const auth = await api("POST", `/api/auth/${kind}`, { body });
+  await keys.saveDevice({
+    serverId: auth.server_id,
+    deviceId: auth.device.id,
+    username: auth.user.name || "",
+    privateKey: pair.privateKey,
+    publicKey: pair.publicKey,
+  });
+  return adopt(auth);
+}
+
+export async function forgetDevice() {
+  if (session.serverId) await keys.forgetKey(session.serverId).catch(() => undefined);
+}
+
+export async function logout() {
+  const token = session.token;
+  session.token = null;
+  if (token) await api("POST", "/api/auth/logout", { token }).catch(() => undefined);
+}
+
+export function dropSession() {
+  session.token = null;
+  session.expiresAt = null;
+}

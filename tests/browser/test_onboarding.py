@@ -1,0 +1,153 @@
+"""Must-hold 1-3 and 5: the admin adds a user, the newcomer joins from the QR code, automatic
+authentication, live revocation, untrusted names shown as text."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from tests.browser.conftest import (
+    PHONE,
+    House,
+    login_admin,
+    open_manage_clients,
+    shot,
+    sync_api,
+    watch_console,
+)
+
+pytestmark = pytest.mark.slow
+expect = sync_api.expect
+OTP_RE = re.compile(r"^[A-Z]{5}-[A-Z]{5}$")
+
+
+def add_user(page: Any, name: str | None = None, group: str | None = None) -> str:
+    """Fill "Add user" and save; the new row's label (the OTP)."""
+    table = page.get_by_role("table", name="Clients")
+    before = set(table.locator(".otp-label").all_text_contents())
+    page.get_by_role("button", name="Add user").click()
+    form = page.get_by_role("form", name="Add user")
+    if name:
+        form.get_by_label("Name").fill(name)
+    if group:
+        form.get_by_label("Group").select_option(group)
+    expect(form.get_by_label("Valid for")).to_have_value("7200")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        new = set(table.locator(".otp-label").all_text_contents()) - before
+        if new:
+            (otp,) = new
+            assert OTP_RE.match(otp), otp
+            return otp
+        time.sleep(0.05)
+    raise AssertionError("no new row labelled with an OTP")
+
+
+def decode_qr(page: Any, label: str) -> str:
+    img = page.get_by_role("img", name=f"QR code for {label}")
+    expect(img).to_be_visible()
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(img.screenshot())))
+    assert results, "zxing found no QR code in the image shown"
+    return str(results[0].text)
+
+
+def row_of(page: Any, text: str) -> Any:
+    return page.get_by_role("table", name="Clients").get_by_role("row").filter(has_text=text)
+
+
+def test_admin_adds_newcomer_who_joins_from_the_qr_code(house: House, new_context: Any) -> None:
+    admin = new_context().new_page()
+    admin_problems = watch_console(admin)
+    login_admin(admin, house.url)
+    expect(admin.get_by_role("heading", name="Demo house")).to_be_visible()
+    open_manage_clients(admin)
+    otp = add_user(admin)
+    row = row_of(admin, otp)
+    expect(row.get_by_text("Pending")).to_be_visible()
+    row.get_by_role("button", name="Show QR code").click()
+    link = decode_qr(admin, otp)
+    assert link.startswith(house.url + "/join#"), link
+    assert "otp=" + otp in link
+    admin.get_by_role("dialog", name="QR code").get_by_role("button", name="Close").click()
+
+    # The newcomer opens the join link: OTP view selected, OTP filled in, asks the name.
+    newcomer = new_context().new_page()
+    problems = watch_console(newcomer)
+    requests: list[str] = []
+    newcomer.on("request", lambda r: requests.append(r.url))
+    newcomer.goto(link)
+    popup = newcomer.get_by_role("dialog", name="Authentication")
+    expect(popup.get_by_role("switch", name="One-time password")).to_have_attribute(
+        "aria-checked", "true"
+    )
+    expect(popup.get_by_role("textbox", name="One-time password")).to_have_value(otp)
+    assert "#" not in newcomer.url and otp not in newcomer.url
+    popup.get_by_label("Your name").fill("Bob")
+    popup.get_by_role("button", name="Connect").click()
+    expect(popup).to_be_hidden()
+    expect(newcomer.get_by_role("heading", name="Demo house")).to_be_visible()
+    expect(newcomer.get_by_role("switch", name="Living room light")).to_be_visible()
+    assert not [u for u in requests if otp in u], "the OTP appeared in a request URL"
+    assert otp not in house.server.log()
+
+    # The admin's table shows Bob online, without any reload.
+    expect(row_of(admin, "Bob").get_by_text("Online")).to_be_visible(timeout=3000)
+    assert not admin_problems and not problems, admin_problems + problems
+
+    # Must-hold 2: reload signs in again silently (automatic authentication is on).
+    newcomer.reload()
+    expect(newcomer.get_by_role("switch", name="Living room light")).to_be_visible()
+    expect(newcomer.get_by_role("dialog", name="Authentication")).to_have_count(0)
+
+    # Must-hold 3: revoked → within a second, the popup with a message saying so.
+    row_of(admin, "Bob").get_by_role("button", name="Revoke").click()
+    confirm = admin.get_by_role("dialog", name="Revoke Bob")
+    confirm.get_by_role("button", name="Revoke").click()
+    started = time.monotonic()
+    popup = newcomer.get_by_role("dialog", name="Authentication")
+    expect(popup).to_be_visible(timeout=1000)
+    expect(popup.get_by_role("alert")).to_contain_text("revoked", timeout=1000)
+    assert time.monotonic() - started < 1.5
+    expect(row_of(admin, "Bob").get_by_text("Revoked")).to_be_visible()
+    assert not problems, problems
+
+
+def test_without_automatic_authentication_the_popup_returns(house: House, new_context: Any) -> None:
+    house.redeploy(automatic_authentication=False)
+    page = new_context().new_page()
+    login_admin(page, house.url)
+    expect(page.get_by_role("heading", name="Demo house")).to_be_visible()
+    page.reload()
+    popup = page.get_by_role("dialog", name="Authentication")
+    expect(popup).to_be_visible()
+    expect(popup.get_by_label("Username", exact=True)).to_have_value("alice")
+
+
+def test_hostile_name_is_shown_as_text(house: House, new_context: Any) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    admin = new_context().new_page()
+    problems = watch_console(admin)
+    login_admin(admin, house.url)
+    open_manage_clients(admin)
+    otp = add_user(admin)
+    # The newcomer picks the hostile name when joining.
+    from tests.e2e.conftest import redeem_over_http
+
+    r, _ = redeem_over_http(house.server, otp, hostile)
+    assert r.status_code == 200, r.text
+    cell = admin.get_by_role("table", name="Clients").get_by_text(hostile, exact=True)
+    expect(cell).to_be_visible()
+    assert admin.locator("img[src=x]").count() == 0
+    assert not problems, problems
+    # And the screenshots at phone size.
+    admin.set_viewport_size(PHONE)
+    shot(admin, "clients-phone")
