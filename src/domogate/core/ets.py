@@ -315,8 +315,8 @@ def _function_candidate(
     mains: Mapping[str, PlannedPage],
     out: _Mapping,
 ) -> tuple[set[str], dict[str, PlannedPage]]:
-    """Add the function's object; return the addresses it binds and those it leaves to
-    the datapoint-type rules (with the page they go to)."""
+    """Add the function's object; return the addresses it handles (binds, or reports as
+    skipped) and those it leaves to the datapoint-type rules (with their page)."""
     identifier = str(function.get("identifier") or "")
     fallback_name = str(function.get("usage_text") or "") or f"Function {identifier}"
     name = label(str(function.get("name") or ""), label(fallback_name, "Function"))
@@ -335,13 +335,14 @@ def _function_candidate(
         role_keys["InfoDimmingValue"] = "brightness"  # the function's only brightness
     bindings: list[PlannedBinding] = []
     used_keys: set[str] = set()
-    bound: set[str] = set()
+    handled: set[str] = set()  # bound, or skipped with a reason
     for address in addresses:
         role = str((refs[address] or {}).get("role") or "")
         ga = group_addresses.get(address) or {}
         ga_name = _ga_label(ga, address)
         if role in UNSUPPORTED_ROLES:
             out.skipped.append(Skipped(address, ga_name, UNSUPPORTED_ROLES[role]))
+            handled.add(address)
             released.pop(address)
             continue
         key = role_keys.get(role)
@@ -357,13 +358,13 @@ def _function_candidate(
             continue  # a datapoint type that does not fit: left to the rules as well
         bindings.append(PlannedBinding(key, address, dpt))
         used_keys.add(key)
-        bound.add(address)
+        handled.add(address)
         released.pop(address)
     if not bindings:
         out.skipped.append(
             Skipped(None, name, f"function {identifier}: no group address with a usable role")
         )
-        return set(), released
+        return handled, released
     order = KINDS[object_type].binding_keys()
     bindings.sort(key=lambda b: order.index(b.key))
     out.candidates.append(
@@ -376,7 +377,7 @@ def _function_candidate(
             source=f"function {identifier}",
         )
     )
-    return bound, released
+    return handled, released
 
 
 def _address_candidate(
@@ -507,7 +508,8 @@ def plan_import(project: Project, found: Iterable[Candidate]) -> ImportPlan:
     """What importing ``found`` into ``project`` adds; nothing already there is changed.
 
     An existing object is the same as a candidate when it has the candidate's id, or else
-    when it binds one of the candidate's addresses under the same key. Such an object only
+    when it is of the same type and binds one of the candidate's addresses under the same
+    key. Such an object only
     gains the bindings it lacks (keys its type has, addresses it does not bind yet). Any
     other candidate becomes a new object, unless it is a single group address that some
     object already binds (reported as skipped).
@@ -516,11 +518,11 @@ def plan_import(project: Project, found: Iterable[Candidate]) -> ImportPlan:
     existing = {o.id: o for o in project.objects}
     page_ids = {p.id for p in project.pages}
     bound = _Bound()
-    pairs: dict[tuple[str, str], str] = {}  # (key, address) -> first object binding it
+    pairs: dict[tuple[str, str, str], str] = {}  # (type, key, address) -> first object
     for obj in project.objects:
         for key, existing_binding in obj.bindings.items():
             bound.add(obj.id, existing_binding.address, existing_binding.dpt)
-            pairs.setdefault((key, existing_binding.address), obj.id)
+            pairs.setdefault((obj.type.value, key, existing_binding.address), obj.id)
     taken = set(existing)
     seen_targets: set[str] = set()
 
@@ -528,7 +530,11 @@ def plan_import(project: Project, found: Iterable[Candidate]) -> ImportPlan:
         target_id = cand.id if cand.id in existing else None
         if target_id is None:
             target_id = next(
-                (pairs[(b.key, b.address)] for b in cand.bindings if (b.key, b.address) in pairs),
+                (
+                    pairs[(cand.type, b.key, b.address)]
+                    for b in cand.bindings
+                    if (cand.type, b.key, b.address) in pairs
+                ),
                 None,
             )
         if target_id is not None and target_id in existing:
@@ -584,7 +590,7 @@ def plan_import(project: Project, found: Iterable[Candidate]) -> ImportPlan:
         plan.objects.append(created)
         for binding in kept:
             bound.add(object_id, binding.address, binding.dpt)
-            pairs.setdefault((binding.key, binding.address), object_id)
+            pairs.setdefault((cand.type, binding.key, binding.address), object_id)
     return plan
 
 

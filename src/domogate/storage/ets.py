@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xknxproject.xknxproj import XKNXProj
 from xknxproject.exceptions import InvalidPasswordException, XknxProjectException
+from xknxproject.xknxproj import XKNXProj
 
 from domogate.errors import ImportFailed
 
