@@ -229,3 +229,22 @@ def test_a_plan_that_would_break_the_project_writes_nothing(project_dir: Path) -
         projectfile.apply_import(project_dir, lambda _p: bad)
     assert "DPT 5.x" in str(refused.value.details["problems"])
     assert (project_dir / "project.yaml").read_bytes() == before
+
+
+def test_names_that_look_like_yaml_values_stay_text(project_dir: Path) -> None:
+    names = ["null", "yes", "12", "1.5", "- x", "a: b", "#tag", "*star", "'quoted'", '"dq"', "~"]
+    parsed = {
+        "group_addresses": {
+            f"1/0/{i}": {"name": name, "address": f"1/0/{i}", "dpt": {"main": 9, "sub": 1}}
+            for i, name in enumerate(names, start=1)
+        },
+        "group_ranges": {"1": {"name": "yes", "group_ranges": {}}},
+        "functions": {},
+        "locations": {},
+    }
+    do_import(project_dir, parsed)
+    project = projectfile.load_project(project_dir)
+    assert [o.name for o in project.objects] == names
+    assert [p.title for p in project.pages] == ["yes"]
+    _, plan, written = do_import(project_dir, parsed)
+    assert not written and len(plan.unchanged) == len(names)
