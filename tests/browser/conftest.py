@@ -125,7 +125,7 @@ def new_context(browser: Any) -> Iterator[Any]:
 def shot(page: Any, name: str) -> None:
     """A screenshot for people to look at (build/screenshots/, git-ignored)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def watch_console(page: Any) -> list[str]:

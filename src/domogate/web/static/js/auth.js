@@ -2,7 +2,7 @@
 // right end of its title bar, the username/password view and the OTP view.
 
 import { h, uid } from "./dom.js";
-import { t } from "./i18n.js";
+import { availableLanguages, currentLanguage, setLanguage, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
 import { enrol, otpEnabled, session } from "./session.js";
 import { secureContextReady } from "./keys.js";
@@ -49,11 +49,28 @@ function build() {
     f.otpView,
     f.alert,
     f.submit,
+    languageFooter(),
   );
   dialog = h("dialog", { class: "auth-dialog", "aria-labelledby": titleId }, h("div", { class: "auth-brand" }, h("img", { src: "/static/icons/icon.svg", alt: "", width: "40", height: "40" })), form);
   // Nothing lies behind this popup: Escape must not close it.
   dialog.addEventListener("cancel", (event) => event.preventDefault());
   document.body.append(dialog);
+}
+
+function languageFooter() {
+  const languages = Object.entries(availableLanguages());
+  if (languages.length < 2) return null;
+  const select = h(
+    "select",
+    { "aria-label": t("app.language") },
+    languages.map(([code, name]) => h("option", { value: code, text: name, selected: code === currentLanguage() })),
+  );
+  select.addEventListener("change", async () => {
+    const keep = { mode, otp: f.otp.value, username: f.username.value, name: f.name.value, onSignedIn };
+    await setLanguage(select.value);
+    openAuth(keep);
+  });
+  return h("div", { class: "auth-foot" }, select);
 }
 
 function setMode(next) {
@@ -130,6 +147,7 @@ export function openAuth(options = {}) {
   setMode(options.mode || "password");
   if (options.otp) f.otp.value = options.otp;
   if (options.username) f.username.value = options.username;
+  if (options.name) f.name.value = options.name;
   if (options.error) showError(options.error);
   dialog.showModal();
   const focus =

@@ -241,6 +241,7 @@ function clientRow(c) {
       "td",
       { "data-label": t("col.label"), class: "label-cell" },
       h("span", { class: c.status === "Pending" ? "otp-label" : "name-label", text: c.label }),
+      c.name && c.name !== c.label ? h("span", { class: "sub-name", text: c.name }) : null,
       c.admin ? h("span", { class: "tag", text: t("row.admin") }) : null,
       c.account_expires_at ? h("span", { class: "tag guest", text: t("row.until", { date: formatTime(c.account_expires_at) }) }) : null,
     ),
@@ -293,7 +294,7 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "qr-sheet" },
-      h("p", { class: "qr-for", text: c.name ? t("qr.for_user", { name: c.name }) : t("qr.for_new") }),
+      h("p", { class: "qr-for", text: c.devices.length && c.name ? t("qr.for_user", { name: c.name }) : c.name ? t("qr.for_named", { name: c.name }) : t("qr.for_new") }),
       img,
       h("p", { class: "otp-big", text: label }),
       expires ? h("p", { class: "muted", text: t("qr.expires", { time: formatTime(expires) }) }) : null,

@@ -27,6 +27,7 @@ const app = {
   view: "project", // "project" | "advanced" | "clients"
   bus: null,
   live: null,
+  liveReady: false,
   pending: new Map(),
   commandSeq: 0,
   refreshTimer: null,
@@ -156,6 +157,7 @@ async function signedOut(error) {
 // --- live channel --------------------------------------------------------------------
 
 function connectLive() {
+  app.liveReady = false;
   if (!app.live) app.live = new Live({ onMessage, onClose });
   app.live.connect(session.token);
 }
@@ -163,6 +165,7 @@ function connectLive() {
 function onMessage(message) {
   switch (message.type) {
     case "hello":
+      app.liveReady = true;
       app.reconnectDelay = 1000;
       setConnection(true);
       if (message.session && message.session.expires_at) {
@@ -205,6 +208,7 @@ function onMessage(message) {
 }
 
 function onClose(code, error) {
+  app.liveReady = false;
   for (const waiter of app.pending.values()) waiter({ ok: false, error: { code: "offline" } });
   app.pending.clear();
   if (!app.started) return;
@@ -241,9 +245,24 @@ async function projectChanged(version) {
   toast(t("app.updated", { version }));
 }
 
-function sendCommand(objectId, attribute, value) {
+/** Resolves true once the live channel has said hello (or false after `ms`). */
+function liveReady(ms) {
+  if (app.liveReady) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const poll = () => {
+      if (app.liveReady) resolve(true);
+      else if (Date.now() - started > ms) resolve(false);
+      else setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+
+async function sendCommand(objectId, attribute, value) {
   app.commandSeq += 1;
   const id = `c${app.commandSeq}`;
+  await liveReady(3000);
   return new Promise((resolve) => {
     if (!app.live || !app.live.send({ type: "command", id, object: objectId, attribute, value })) {
       resolve({ ok: false, error: { code: "offline" } });
@@ -270,24 +289,13 @@ function render() {
   const p = app.project;
   shell.connection = h("span", { class: "conn", role: "status" });
   shell.bus = h("span", { class: "bus-state", hidden: true });
-  const langSelect = h(
-    "select",
-    { class: "lang", "aria-label": t("app.language") },
-    Object.entries(availableLanguages()).map(([code, name]) => h("option", { value: code, text: name, selected: code === currentLanguage() })),
-  );
-  langSelect.addEventListener("change", async () => {
-    await setLanguage(langSelect.value);
-    render();
-  });
-  const actions = h("div", { class: "top-actions" }, shell.bus, shell.connection, langSelect);
+  const actions = h("div", { class: "top-actions" }, shell.connection, shell.bus);
   if (session.user && session.user.admin) {
     actions.append(
       h("button", { type: "button", class: "ghost", "aria-pressed": app.view !== "project" ? "true" : "false", onclick: () => show(app.view === "project" ? "advanced" : "project") }, icon("gear"), h("span", { class: "label", text: t("app.advanced") })),
     );
   }
-  actions.append(
-    h("button", { type: "button", class: "ghost user-button", title: t("app.sign_out_title"), onclick: signOutClicked }, icon("user"), h("span", { class: "label", text: session.user ? session.user.name || "" : "" }), h("span", { class: "sr-only", text: t("app.sign_out") })),
-  );
+  actions.append(userMenu());
   const header = h(
     "header",
     { class: "topbar" },
@@ -305,6 +313,42 @@ function render() {
   renderBus();
   setConnection(Boolean(app.live && app.live.open));
   renderView();
+}
+
+function userMenu() {
+  const langSelect = h(
+    "select",
+    { id: "lang-select" },
+    Object.entries(availableLanguages()).map(([code, name]) => h("option", { value: code, text: name, selected: code === currentLanguage() })),
+  );
+  langSelect.addEventListener("change", async () => {
+    await setLanguage(langSelect.value);
+    render();
+  });
+  const user = session.user || {};
+  const menu = h(
+    "div",
+    { class: "menu", id: "user-menu", hidden: true },
+    h("p", { class: "menu-user" }, h("strong", { text: user.name || "" }), h("span", { class: "muted", text: ` · ${user.group || ""}` })),
+    h("div", { class: "field" }, h("label", { for: "lang-select", text: t("app.language") }), langSelect),
+    h("button", { type: "button", class: "wide", onclick: signOutClicked, text: t("app.sign_out") }),
+  );
+  const button = h("button", { type: "button", class: "ghost user-button", "aria-expanded": "false", "aria-controls": "user-menu" }, icon("user"), h("span", { class: "label", text: user.name || "" }));
+  const setOpen = (open) => {
+    menu.hidden = !open;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  };
+  button.addEventListener("click", () => setOpen(menu.hidden));
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      setOpen(false);
+      button.focus();
+    }
+  });
+  shell.closeMenu = (event) => {
+    if (!menu.hidden && !menu.contains(event.target) && !button.contains(event.target)) setOpen(false);
+  };
+  return h("div", { class: "menu-wrap" }, button, menu);
 }
 
 function show(view) {
@@ -406,8 +450,9 @@ function renderBus() {
   shell.bus.hidden = !(bus && session.user && session.user.admin);
   if (!bus) return;
   shell.bus.className = `bus-state ${bus.connected ? "up" : "down"}`;
-  shell.bus.textContent = bus.connected ? t("bus.up", { adapter: bus.adapter }) : t("bus.down", { adapter: bus.adapter });
-  shell.bus.title = bus.detail || "";
+  const text = bus.connected ? t("bus.up", { adapter: bus.adapter }) : t("bus.down", { adapter: bus.adapter });
+  clear(shell.bus).append(h("span", { class: "label", text }));
+  shell.bus.title = bus.detail ? `${text} — ${bus.detail}` : text;
 }
 
 function setConnection(up) {
@@ -432,6 +477,10 @@ async function signOutClicked() {
   const record = await storedDevice();
   openAuth({ username: (record && record.username) || "", onSignedIn: enterApp });
 }
+
+document.addEventListener("click", (event) => {
+  if (shell.closeMenu) shell.closeMenu(event);
+});
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/sw.js").catch(() => undefined);

@@ -162,7 +162,7 @@ export function objectCard(obj, send) {
           h("button", { type: "button", class: "icon-button", "aria-label": t("obj.down"), title: t("obj.down"), disabled: !can("move"), onclick: (e) => command("move", true, e.currentTarget) }, icon("down")),
         );
       }
-      if (buttons.childElementCount) head.append(buttons);
+      if (buttons.childElementCount) body.append(buttons);
       if (has("position")) body.append(slider("position", t("obj.position")));
       if (has("slats")) body.append(slider("slats", t("obj.slats")));
       break;
