@@ -15,6 +15,7 @@ from domogate.services.clients import ClientsService
 from domogate.services.deploy import DeployService, SetupCodes
 from domogate.services.events import EventHub
 from domogate.services.hashing import PasswordWorker
+from domogate.services.maintenance import MaintenanceService
 from domogate.services.objects import ObjectsService
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import ProjectState
@@ -39,6 +40,7 @@ class Services:
     clients: ClientsService
     deploy: DeployService
     objects: ObjectsService
+    maintenance: MaintenanceService
 
     async def start(self) -> None:
         await self.project.load(self.store)
@@ -127,4 +129,15 @@ def build_services(
         clients=clients,
         deploy=deploy,
         objects=objects,
+        maintenance=MaintenanceService(
+            settings=settings,
+            store=store,
+            clock=clock,
+            project=project,
+            passwords=passwords,
+            audit=audit,
+            events=events,
+            server_id=server_id,
+            fingerprint=fingerprint,
+        ),
     )

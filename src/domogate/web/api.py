@@ -280,7 +280,8 @@ def build_router(services: Services) -> APIRouter:
     # --- clients (admins) -------------------------------------------------------------
     @r.get("/clients", tags=["clients"])
     async def list_clients(who: CallerDep) -> dict[str, Any]:
-        return {"clients": await services.clients.list_clients(who)}
+        clients = await services.clients.list_clients(who)
+        return {"clients": clients, "groups": services.project.group_names()}
 
     @r.post("/clients", tags=["clients"])
     async def add_client(body: AddClient, request: Request, who: CallerDep) -> dict[str, Any]:

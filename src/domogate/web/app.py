@@ -19,6 +19,7 @@ from domogate.web import errors
 from domogate.web.api import build_router
 from domogate.web.limits import BodyLimit
 from domogate.web.live import LIVE_PATH, LiveFirst, LiveHub
+from domogate.web.maintenance import build_maintenance_router
 from domogate.web.static_files import static_router
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def create_app(
     app.state.hub = hub
     errors.install(app)
     app.include_router(build_router(services))
+    app.include_router(build_maintenance_router(services))
     # Reached through LiveFirst in production (see domogate.server.uvicorn_config); this
     # route serves the same endpoint when the app is mounted without it.
     app.router.routes.append(WebSocketRoute(LIVE_PATH, _HubEndpoint(hub)))
