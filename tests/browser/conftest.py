@@ -96,8 +96,10 @@ def house(tmp_path: Path) -> Iterator[House]:
         sp.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per test module. Not per session: while Playwright's sync API runs, the
+    main thread has a running event loop, which the asyncio tests of other folders need."""
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield b

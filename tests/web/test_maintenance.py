@@ -40,7 +40,7 @@ async def test_service_password_opens_the_overview(live: Live) -> None:
     assert body["admins"] == ["alice"]
     assert {u["name"]: u["admin"] for u in body["users"]} == {"alice": True, "bob": False}
     actions = [e["action"] for e in body["audit"]]
-    assert "maintenance_unlock" in actions and "deploy" in actions
+    assert "maintenance.unlock" in actions and "deploy" in actions
     assert "password" not in json.dumps(body["project"]).lower().replace("use_otp", "")
 
 
@@ -60,7 +60,7 @@ async def test_wrong_password_and_no_token_are_refused(live: Live) -> None:
     token = await open_session(live)
     events = (await live.http.get("/api/maintenance", headers=bearer(token))).json()["audit"]
     outcomes = [(e["action"], e["outcome"]) for e in events]
-    assert ("maintenance_unlock", "invalid_credentials") in outcomes
+    assert ("maintenance.unlock", "invalid_credentials") in outcomes
 
 
 async def test_throttled_like_password_logins(live: Live) -> None:
@@ -123,7 +123,7 @@ async def test_grant_and_remove_admin_reach_admin_views_and_rights(live: Live) -
     body = (await live.http.get("/api/maintenance", headers=bearer(token))).json()
     assert body["admins"] == ["alice"]
     done = [(e["action"], e["target_name"]) for e in body["audit"]]
-    assert ("admin_grant", "bob") in done and ("admin_revoke", "bob") in done
+    assert ("admin.grant", "bob") in done and ("admin.revoke", "bob") in done
 
     r = await live.http.put(
         "/api/maintenance/users/nobody/admin", json={"admin": True}, headers=bearer(token)

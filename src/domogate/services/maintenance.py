@@ -103,9 +103,9 @@ class MaintenanceService:
             # Success: the account's attempt is given back, as for password logins.
             self._per_account.refund(SERVICE_ACCOUNT, self._clock.monotonic())
         except DomogateError as exc:
-            await self._audit.record("maintenance_unlock", exc.code, ctx, actor_name=ACTOR)
+            await self._audit.record("maintenance.unlock", exc.code, ctx, actor_name=ACTOR)
             raise
-        await self._audit.record("maintenance_unlock", "ok", ctx, actor_name=ACTOR)
+        await self._audit.record("maintenance.unlock", "ok", ctx, actor_name=ACTOR)
         return self._open_session()
 
     def _open_session(self) -> MaintenanceSession:
@@ -204,7 +204,7 @@ class MaintenanceService:
             raise NotFound("No such user.")
         if admin and user.revoked_at is not None:
             raise Conflict("This user is revoked; a revoked user cannot become an administrator.")
-        action = "admin_grant" if admin else "admin_revoke"
+        action = "admin.grant" if admin else "admin.revoke"
         if user.admin != admin:
             user = replace(user, admin=admin)
             await self._store.update_user(user)
