@@ -58,7 +58,32 @@ async def test_idle_connection_holds_no_queue_and_no_task() -> None:
 
     conn = Connection(RawSocket(receive, send), caller(), limit=3)
     conn.push("hello")
-    await conn.finish()
-    assert conn.queue is None
-    assert conn.sender is not None and conn.sender.done()
+    # sent at once, within push(): no queue and no task for a client that keeps up
     assert sent == [{"type": "websocket.send", "text": "hello"}]
+    assert conn.queue is None
+    assert conn.sender is None
+    await conn.finish()
+
+
+async def test_a_send_that_has_to_wait_finishes_in_a_task_and_keeps_the_order() -> None:
+    sent: list[str] = []
+    writable = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        await writable.wait()  # like uvicorn while the transport is paused
+        sent.append(message["text"])
+
+    conn = Connection(RawSocket(receive, send), caller(), limit=10)
+    for i in range(3):
+        assert conn.push(f"m{i}")
+    assert sent == [] and conn.sender is not None
+    writable.set()
+    await conn.finish()
+    assert sent == ["m0", "m1", "m2"]
+    assert conn.queue is None
+    conn.push("m3")  # writable again: straight out
+    assert sent[-1] == "m3"
