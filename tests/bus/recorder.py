@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +54,9 @@ class Recorder:
         self.values.clear()
         self.statuses.clear()
 
-    async def until(self, condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    async def until(
+        self, condition: Callable[[], bool], timeout: float = 5.0, what: str = ""
+    ) -> None:
         """Wait until ``condition()`` holds (checked after each report)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -65,10 +68,8 @@ class Recorder:
                     f"values: {self.values[-20:]}, statuses: {self.statuses[-5:]}"
                 )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     async def value(self, address: str, expected: JsonValue, timeout: float = 5.0) -> None:
         await self.until(

@@ -148,7 +148,7 @@ async def test_states_are_read_at_start_and_answers_reported(
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
 async def test_bus_drop_is_noticed_and_the_bus_comes_back(
-    knxd: KnxdPeer, kill: bool
+    knxd: KnxdPeer, knx_monitor: KnxdClient, kill: bool
 ) -> None:
     recorder = Recorder()
     bus = KnxBus(SETTINGS)
@@ -157,7 +157,10 @@ async def test_bus_drop_is_noticed_and_the_bus_comes_back(
     try:
         await recorder.connected(True)
         assert bus.connections == 1
+        for address in READS:  # the tunnel is idle from now on
+            await knx_monitor.wait_for(lambda t, a=address: t.kind == "read" and t.address == a)
 
+        # nothing is sent when knxd goes: the loss is noticed by the liveness probe
         knxd.stop(kill=kill)
         dropped = time.monotonic()
         status = await recorder.connected(False, timeout=8)

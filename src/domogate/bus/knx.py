@@ -191,6 +191,7 @@ class KnxBus:
         self._listener: BusListener | None = None
         self._status = BusStatus(ADAPTER, False, "not started")
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._xknx: XKNX | None = None
         self._connected = False
         self._generation = 0
@@ -239,11 +240,18 @@ class KnxBus:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # it tears the connection down (a disconnect request) before it ends
+            await asyncio.wait({task}, timeout=STOP_TIMEOUT_S + 1)
+            while not task.done():  # should not happen: cancel again until it ends
+                log.warning("the KNX connection task is slow to stop")
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("the KNX connection task failed", exc_info=task.exception())
         self._set_status(False, "stopped")
 
     # --- the connection -------------------------------------------------------------------
@@ -251,7 +259,7 @@ class KnxBus:
     async def _run(self) -> None:
         """Connect, watch, tear down, wait, again: until cancelled by :meth:`stop`."""
         failures = 0
-        while True:
+        while not self._stopping:
             xknx: XKNX | None = None
             try:
                 xknx = await self._connect()
@@ -274,8 +282,11 @@ class KnxBus:
                 if not isinstance(exc, XKNXException | OSError | TimeoutError):
                     log.debug("KNX connection failure", exc_info=exc)
             await self._teardown(xknx or self._xknx)
-            delay = min(self._settings.reconnect_interval_s, FIRST_RETRY_S * 2 ** max(failures, 0))
+            if self._stopping:
+                break
+            delay = min(self._settings.reconnect_interval_s, FIRST_RETRY_S * 2**failures)
             await asyncio.sleep(delay)
+        await self._teardown(self._xknx)
 
     async def _connect(self) -> XKNX:
         self._generation += 1
@@ -301,7 +312,8 @@ class KnxBus:
             multicast_group=self._settings.multicast_group,
         )
         self._xknx = xknx
-        await asyncio.wait_for(xknx.start(), self._settings.connect_timeout_s)
+        async with asyncio.timeout(self._settings.connect_timeout_s):
+            await xknx.start()
         self._connected = True
         self.connections += 1
         detail = self._connection.describe
@@ -323,7 +335,8 @@ class KnxBus:
         assert self._lost is not None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self._liveness_interval_s)
+                async with asyncio.timeout(self._liveness_interval_s):
+                    await self._lost.wait()
                 return self._lost_reason
             problem = await self._probe(xknx)
             if problem is not None:
@@ -362,7 +375,8 @@ class KnxBus:
             self._xknx = None
         self._generation += 1  # late callbacks of this instance are ignored
         try:
-            await asyncio.wait_for(xknx.stop(), STOP_TIMEOUT_S)
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await xknx.stop()
         except Exception as exc:
             log.debug("stopping the KNX connection: %s", _error_text(exc))
 
