@@ -58,6 +58,10 @@ class House:
         assert r.status_code == 200, r.text
         return int(r.json()["version"])
 
+    def server_id(self) -> str:
+        with self.server.http() as c:
+            return str(c.get("/api/info").json()["server_id"])
+
     def admin_token(self) -> str:
         from domogate.core import devicekeys
 

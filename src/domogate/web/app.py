@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domogate import __version__
 from domogate.services.container import Services
+from domogate.services.events import ClientsChanged, Event
 from domogate.settings import ServerSettings
 from domogate.web import errors
 from domogate.web.api import build_router
@@ -54,20 +55,46 @@ class SecurityHeaders:
 
 
 async def _expiry_loop(services: Services, stop: asyncio.Event) -> None:
-    """Finish OTPs when they expire, so admin views show "Expired" on time."""
-    while not stop.is_set():
-        try:
-            await services.clients.expire_due()
-            services.sessions.purge_expired(services.clock.now())
-            nxt = await services.clients.next_expiry()
-            delay = 30.0
-            if nxt is not None:
-                delay = min(delay, max(0.2, (nxt - services.clock.now()).total_seconds()))
-        except Exception:
-            log.exception("expiry check failed")
-            delay = 5.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+    """Finish OTPs when they expire, so admin views show "Expired" on time.
+
+    It sleeps until the next expiry, and wakes up when the client list changes (a new OTP
+    may expire sooner than the one it was waiting for), at most every 0.2 s.
+    """
+    wake = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, ClientsChanged):
+            wake.set()
+
+    unsubscribe = services.events.subscribe(on_event)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                await services.clients.expire_due()
+                services.sessions.purge_expired(services.clock.now())
+                nxt = await services.clients.next_expiry()
+                delay = 30.0
+                if nxt is not None:
+                    delay = min(delay, max(0.2, (nxt - services.clock.now()).total_seconds()))
+            except Exception:
+                log.exception("expiry check failed")
+                delay = 5.0
+            await _first_of(stop, wake, delay)
+            await _first_of(stop, asyncio.Event(), 0.2)  # never more often than this
+    finally:
+        unsubscribe()
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    """Wait until ``a`` or ``b`` is set, or ``seconds`` have passed."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 class _HubEndpoint:

@@ -1,0 +1,151 @@
+"""Manage clients stays live without reloads; QR downloads; new OTP; per-device revoke;
+the audit trail; a deploy refreshes every open client; French."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from tests.browser.conftest import (
+    House,
+    login_admin,
+    open_manage_clients,
+    sync_api,
+    watch_console,
+)
+from tests.browser.test_onboarding import add_user, row_of
+from tests.e2e.conftest import redeem_over_http
+
+pytestmark = pytest.mark.slow
+expect = sync_api.expect
+
+
+def test_table_follows_expiry_presence_and_devices_live(
+    house: House, new_context: Any, tmp_path: Path
+) -> None:
+    admin = new_context().new_page()
+    problems = watch_console(admin)
+    login_admin(admin, house.url)
+    open_manage_clients(admin)
+
+    # An OTP issued elsewhere (another admin, the CLI) for one second: the row appears,
+    # then turns Expired, without a reload.
+    token = house.admin_token()
+    with house.server.http() as c:
+        r = c.post(
+            "/api/clients",
+            json={"name": "Shortlived", "valid_for_s": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 200, r.text
+    short = r.json()["otp"]
+    expect(row_of(admin, short)).to_be_visible()
+    expect(row_of(admin, "Shortlived").get_by_text("Expired")).to_be_visible(timeout=5000)
+
+    # A newcomer joins in a browser, goes offline when the page closes.
+    otp = add_user(admin, name="Frank", group="guests")
+    newcomer_ctx = new_context()
+    newcomer = newcomer_ctx.new_page()
+    newcomer.goto(f"{house.url}/join#v=1&s={house.server_id()}&otp={otp}")
+    newcomer.get_by_role("button", name="Connect").click()
+    expect(newcomer.get_by_role("switch", name="Living room light")).to_be_visible()
+    # The guests group does not see the family-only shutter.
+    expect(newcomer.get_by_role("heading", name="Living room shutter")).to_have_count(0)
+    expect(row_of(admin, "Frank").get_by_text("Online")).to_be_visible()
+    newcomer.close()
+    expect(row_of(admin, "Frank").get_by_text("Offline")).to_be_visible(timeout=5000)
+
+    # New OTP for Frank's next device: the QR dialog shows it; PNG and SVG downloads decode
+    # to the same join link.
+    row_of(admin, "Frank").get_by_role("button", name="New OTP").click()
+    dialog = admin.get_by_role("dialog", name="QR code")
+    expect(dialog.get_by_text("A new device for Frank")).to_be_visible()
+    second = dialog.locator(".otp-big").inner_text()
+    with admin.expect_download() as png_download:
+        dialog.get_by_role("button", name="Download PNG").click()
+    png = tmp_path / "qr.png"
+    png_download.value.save_as(png)
+    decoded = zxingcpp.read_barcodes(Image.open(png))
+    assert decoded and f"otp={second}" in decoded[0].text
+    with admin.expect_download() as svg_download:
+        dialog.get_by_role("button", name="Download SVG").click()
+    svg = tmp_path / "qr.svg"
+    svg_download.value.save_as(svg)
+    assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert svg_download.value.suggested_filename.endswith(".svg")
+    dialog.get_by_role("button", name="Close").click()
+
+    # The second device joins; revoke only the first one.
+    r, _ = redeem_over_http(house.server, second, "ignored")
+    assert r.status_code == 200, r.text
+    expect(row_of(admin, "Frank").locator(".devices li")).to_have_count(2)
+    row_of(admin, "Frank").get_by_role("button", name="Revoke").click()
+    confirm = admin.get_by_role("dialog", name="Revoke Frank")
+    confirm.get_by_label("Only the device").first.check()
+    confirm.get_by_role("button", name="Revoke").click()
+    expect(confirm).to_have_count(0)
+    expect(row_of(admin, "Frank").locator(".devices li")).to_have_count(1)
+    expect(row_of(admin, "Frank").get_by_text("Revoked")).to_have_count(0)
+
+    # Frank's audit trail.
+    row_of(admin, "Frank").get_by_role("button", name="History").click()
+    history = admin.get_by_role("dialog", name="History of Frank")
+    expect(history.get_by_text("device.revoke")).to_be_visible()
+    expect(history.get_by_text("otp.redeem").first).to_be_visible()
+    assert not problems, problems
+
+
+def test_a_deploy_refreshes_the_open_client_and_says_so(house: House, new_context: Any) -> None:
+    page = new_context().new_page()
+    problems = watch_console(page)
+    login_admin(page, house.url)
+    expect(page.get_by_text("Version 1", exact=True)).to_be_visible()
+    data = house.data
+    data["pages"].append({"id": "cellar", "title": "Cellar"})
+    data["objects"].append(
+        {
+            "id": "cellar-light",
+            "name": "Cellar light",
+            "type": "switch",
+            "page": "cellar",
+            "bindings": {"command": {"address": "1/5/1", "dpt": "1.001"}},
+        }
+    )
+    assert house.redeploy() == 2
+    expect(page.get_by_text("The project was updated to version 2")).to_be_visible()
+    expect(page.get_by_text("Version 2", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Cellar").click()
+    expect(page.get_by_role("switch", name="Cellar light")).to_be_visible()
+    assert not problems, problems
+
+
+def test_french_follows_the_browser_and_is_switchable(house: House, new_context: Any) -> None:
+    page = new_context(locale="fr-FR").new_page()
+    page.goto(house.url + "/")
+    popup = page.get_by_role("dialog", name="Authentification")
+    expect(popup.get_by_role("switch", name="Mot de passe à usage unique")).to_be_visible()
+    popup.get_by_label("Nom d’utilisateur").fill("alice")
+    popup.get_by_label("Mot de passe", exact=True).fill("faux")
+    popup.get_by_role("button", name="Se connecter").click()
+    expect(popup.get_by_role("alert")).to_have_text("Nom d’utilisateur ou mot de passe incorrect.")
+    popup.get_by_role("combobox", name="Langue").select_option("en")
+    popup = page.get_by_role("dialog", name="Authentication")
+    expect(popup.get_by_label("Username", exact=True)).to_have_value("alice")
+    page.reload()  # the choice is remembered
+    expect(page.get_by_role("dialog", name="Authentication")).to_be_visible()
+
+
+def test_pages_carry_a_strict_csp_and_no_inline_script(house: House) -> None:
+    with house.server.http() as c:
+        for path in ("/", "/join", "/maintenance"):
+            r = c.get(path)
+            assert r.status_code == 200
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+            assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), path
+            assert not re.search(r"\son[a-z]+\s*=", r.text), path
