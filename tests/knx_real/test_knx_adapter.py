@@ -202,3 +202,29 @@ async def test_stop_leaves_no_task_behind(knxd: KnxdPeer) -> None:
     assert recorder.statuses[-1].connected is False
     with pytest.raises(BusUnavailable):
         await bus.write("1/1/1", "1.001", True)
+
+
+async def test_write_hands_over_at_once_and_stop_does_not_wait_for_a_backlog(
+    knxd: KnxdPeer, knx_monitor: KnxdClient
+) -> None:
+    recorder = Recorder()
+    before = asyncio.all_tasks()
+    bus = KnxBus(SETTINGS)
+    await bus.start(recorder)
+    await recorder.connected(True)
+    durations = []
+    for i in range(1000):  # far more than the bus carries in the next seconds
+        started = time.perf_counter()
+        await bus.write("1/2/3", "5.001", i % 101)
+        durations.append(time.perf_counter() - started)
+    durations.sort()
+    p99 = durations[989]
+    assert p99 < 0.002, f"write() p99 {p99 * 1000:.3f} ms"
+    await knx_monitor.wait_for(lambda t: t.kind == "write" and t.payload == DPTArray((0,)))
+    stopping = time.perf_counter()
+    await bus.stop()
+    took = time.perf_counter() - stopping
+    assert took < 5, f"stop took {took:.1f} s"
+    assert asyncio.all_tasks() == before
+    sent = [t for t in knx_monitor.seen if t.kind == "write"]
+    assert 1 <= len(sent) < 1000  # the backlog was dropped, not sent for 25 s

@@ -44,10 +44,12 @@ from domogate.settings import KnxSettings
 log = logging.getLogger(__name__)
 
 ADAPTER = "knx"
-RATE_LIMIT = 20  # telegrams per second towards the bus (xknx's usual default)
+RATE_LIMIT = 40  # telegrams per second towards the bus, at most (a TP line carries ~50)
+READS_PER_S = 10.0  # state reads are paced so that commands never queue behind them
 FIRST_RETRY_S = 0.25
 PROBE_TIMEOUT_S = 1.0
 STOP_TIMEOUT_S = 10.0
+FLUSH_TIMEOUT_S = 2.0  # on stop, how long queued telegrams may take to go out
 
 _CONNECTIONS = {
     "tunneling": ConnectionType.TUNNELING,
@@ -181,6 +183,27 @@ def _error_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _drop_pending(xknx: XKNX) -> int:
+    """Forget the telegrams still queued in xknx (the connection is going away; sending
+    them would only delay the teardown, one failed acknowledgement after another)."""
+    dropped = 0
+    with contextlib.suppress(asyncio.QueueEmpty):
+        while True:
+            xknx.telegrams.get_nowait()
+            xknx.telegrams.task_done()
+            dropped += 1
+    # xknx moves outgoing telegrams to its rate limiter's queue; each there is still
+    # unfinished in both queues
+    outgoing = xknx.telegram_queue.outgoing_queue
+    with contextlib.suppress(asyncio.QueueEmpty):
+        while True:
+            outgoing.get_nowait()
+            outgoing.task_done()
+            xknx.telegrams.task_done()
+            dropped += 1
+    return dropped
+
+
 class KnxBus:
     """The :class:`~domogate.services.bus.Bus` of a real KNX installation."""
 
@@ -192,6 +215,7 @@ class KnxBus:
         self._status = BusStatus(ADAPTER, False, "not started")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._reader: asyncio.Task[None] | None = None
         self._xknx: XKNX | None = None
         self._connected = False
         self._generation = 0
@@ -223,7 +247,7 @@ class KnxBus:
         self._listened = listened
         self._reads = [self._group_address(a) for a in index.read_addresses()]
         if self._connected and self._xknx is not None:
-            self._send_reads(self._xknx)
+            self._start_reads(self._xknx)
 
     async def write(self, address: str, dpt: str, value: JsonValue) -> None:
         xknx = self._xknx
@@ -268,10 +292,10 @@ class KnxBus:
                 self._connected = False
                 self._set_status(False, f"connection lost ({self._connection.describe}): {reason}")
                 log.warning("KNX connection lost: %s", reason)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # stop(): send what is queued, briefly
+                flush = self._connected
                 self._connected = False
-                if xknx is not None or self._xknx is not None:
-                    await self._teardown(xknx or self._xknx)
+                await self._teardown(xknx or self._xknx, flush=flush)
                 raise
             except Exception as exc:  # any failure: report it and try again
                 self._connected = False
@@ -321,7 +345,7 @@ class KnxBus:
             detail += f" as {xknx.current_address}"
         self._set_status(True, detail)
         log.info("KNX bus connected: %s", detail)
-        self._send_reads(xknx)
+        self._start_reads(xknx)
         return xknx
 
     def _connection_lost(self, reason: str) -> None:
@@ -368,9 +392,21 @@ class KnxBus:
             return str(exc) or type(exc).__name__
         return None
 
-    async def _teardown(self, xknx: XKNX | None) -> None:
+    async def _teardown(self, xknx: XKNX | None, *, flush: bool = False) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
         if xknx is None:
             return
+        if flush:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_TIMEOUT_S):
+                    await xknx.join()
+        dropped = _drop_pending(xknx)
+        if dropped:
+            log.info("%d telegram(s) not sent: the KNX connection is going down", dropped)
         if self._xknx is xknx:
             self._xknx = None
         self._generation += 1  # late callbacks of this instance are ignored
@@ -392,8 +428,20 @@ class KnxBus:
             self._addresses[address] = known
         return known
 
-    def _send_reads(self, xknx: XKNX) -> None:
-        for address in self._reads:
+    def _start_reads(self, xknx: XKNX) -> None:
+        """Read every state address, paced (a new start replaces a running one)."""
+        if self._reader is not None:
+            self._reader.cancel()
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read_all(xknx, list(self._reads)), name="knx-bus-reads"
+        )
+
+    async def _read_all(self, xknx: XKNX, addresses: list[GroupAddress]) -> None:
+        for i, address in enumerate(addresses):
+            if i:
+                await asyncio.sleep(1 / READS_PER_S)
+            if xknx is not self._xknx or not self._connected:
+                return
             xknx.telegrams.put_nowait(
                 Telegram(destination_address=address, payload=GroupValueRead())
             )
