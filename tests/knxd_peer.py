@@ -1,7 +1,8 @@
 """A real KNX peer for tests: knxd with its dummy bus driver, as in /KNXD.md.
 
 :class:`KnxdPeer` starts knxd in a temporary directory (a unix socket for test clients and
-a KNXnet/IP tunnelling server on 127.0.0.1:3671), waits until it answers, stops it by PID,
+a KNXnet/IP tunnelling server on 127.0.0.1:3671; with ``routing=True`` also KNX/IP routing
+on 224.0.23.12), waits until it answers, stops it by PID,
 and can stop and start it again on the same socket path and port to simulate a bus drop.
 :class:`KnxdClient` talks to knxd's unix socket through ``knxdclient``: it injects
 telegrams and records every group telegram it sees, with :meth:`KnxdClient.wait_for`.
@@ -50,10 +51,11 @@ connections = server,unix,bus
 [server]
 server = ets_router
 tunnel = tunnel
-discover = true
+{router}discover = true
 interface = lo
 port = {port}
 [tunnel]
+[router]
 [unix]
 server = knxd_unix
 path = {socket}
@@ -85,7 +87,9 @@ class KnxdPeer:
     """One knxd process; :meth:`stop` then :meth:`start` brings it back on the same
     socket path and UDP port (a bus drop as clients see it)."""
 
-    def __init__(self, workdir: Path | None = None, *, port: int = 3671) -> None:
+    def __init__(
+        self, workdir: Path | None = None, *, port: int = 3671, routing: bool = False
+    ) -> None:
         problem = netns_problem()
         if problem is not None:
             raise RuntimeError(problem)
@@ -97,7 +101,8 @@ class KnxdPeer:
         self.socket_path = self.dir / "knx.sock"
         self.ini_path = self.dir / "knxd.ini"
         self.log_path = self.dir / "knxd.log"
-        self.ini_path.write_text(_INI.format(port=port, socket=self.socket_path))
+        router = "router = router\n" if routing else ""  # KNX/IP routing on 224.0.23.12
+        self.ini_path.write_text(_INI.format(port=port, socket=self.socket_path, router=router))
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 

@@ -13,7 +13,7 @@ from domogate.bus.knx import KnxBus
 from domogate.errors import BusUnavailable, ValueInvalid
 from domogate.settings import KnxSettings
 from tests.bus.recorder import Recorder, obj
-from tests.knxd_peer import KnxdClient, KnxdPeer, Seen
+from tests.knxd_peer import KnxdClient, KnxdPeer, Seen, require_private_netns
 
 SETTINGS = KnxSettings(
     connection="tunneling",
@@ -228,3 +228,29 @@ async def test_write_hands_over_at_once_and_stop_does_not_wait_for_a_backlog(
     assert asyncio.all_tasks() == before
     sent = [t for t in knx_monitor.seen if t.kind == "write"]
     assert 1 <= len(sent) < 1000  # the backlog was dropped, not sent for 25 s
+
+
+async def test_routing_both_ways() -> None:
+    require_private_netns()
+    with KnxdPeer(routing=True) as peer:
+        recorder = Recorder()
+        bus = KnxBus(
+            KnxSettings(connection="routing", local_ip="127.0.0.1", individual_address="1.1.250")
+        )
+        await bus.start(recorder)
+        await bus.configure(OBJECTS[:1])
+        try:
+            async with KnxdClient(peer.socket_path) as monitor:
+                status = await recorder.connected(True)
+                assert status.detail == "routing on 224.0.23.12"
+                await bus.write("1/1/1", "1.001", True)
+                seen = await monitor.wait_for(lambda t: t.kind == "write")
+                assert (seen.source, seen.address, seen.payload) == (
+                    "1.1.250",
+                    "1/1/1",
+                    DPTBinary(1),
+                )
+                await monitor.write_value("1/1/2", "1.001", True)
+                await recorder.value("1/1/2", True)
+        finally:
+            await bus.stop()
