@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -94,21 +96,33 @@ def test_missing_file_and_missing_project(tmp_path: Path) -> None:
     assert "error: invalid_input:" in no_project.stderr
 
 
-def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
-    home = new_project(tmp_path)
+def on_terminal(
+    args: list[str], *, stdin_text: str | None = None, answer: tuple[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run the CLI with stderr (and, without ``stdin_text``, stdin) on a pseudo-terminal.
+    ``answer`` = (prompt, reply): type ``reply`` once ``prompt`` appears on the terminal.
+    Returns the exit status, stdout and what the terminal showed."""
     controller, terminal = pty.openpty()
+
+    def controlling_terminal() -> None:  # in the child: the pty is its terminal (/dev/tty)
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
     proc = subprocess.Popen(
-        [*CLI, "project", "import-ets", str(home), str(sample(XKNX)), "--password-stdin"],
-        stdin=subprocess.PIPE,
+        [*CLI, *args],
+        stdin=subprocess.PIPE if stdin_text is not None else terminal,
         stdout=subprocess.PIPE,
         stderr=terminal,
         env=cli_env(TERM="xterm", COLUMNS="120"),
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
     )
     os.close(terminal)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(XKNX_PASSWORD.encode() + b"\n")
-    proc.stdin.close()
+    assert proc.stdout is not None
+    if proc.stdin is not None:
+        proc.stdin.write((stdin_text or "").encode())
+        proc.stdin.close()
     seen = b""
+    answered = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready, _, _ = select.select([controller], [], [], 0.5)
@@ -120,12 +134,38 @@ def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
             if not chunk:
                 break
             seen += chunk
+            if answer and not answered and answer[0].encode() in seen:
+                # type only once the prompt turned echo off (it flushes earlier input)
+                while termios.tcgetattr(controller)[3] & termios.ECHO:
+                    time.sleep(0.02)
+                os.write(controller, answer[1].encode() + b"\n")
+                answered = True
         elif proc.poll() is not None:
             break
     os.close(controller)
     with proc.stdout:
         stdout = proc.stdout.read().decode()
-    assert proc.wait(timeout=30) == 0
-    shown = seen.decode(errors="replace")
+    return proc.wait(timeout=30), stdout, seen.decode(errors="replace")
+
+
+def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
+    home = new_project(tmp_path)
+    status, stdout, shown = on_terminal(
+        ["project", "import-ets", str(home), str(sample(XKNX)), "--password-stdin"],
+        stdin_text=XKNX_PASSWORD + "\n",
+    )
+    assert status == 0, shown
     assert "reading xknx_test_project.knxproj" in shown
     assert "18 objects created" in stdout  # the summary stays on stdout
+
+
+def test_the_password_is_asked_on_a_terminal(tmp_path: Path) -> None:
+    home = new_project(tmp_path)
+    status, stdout, shown = on_terminal(
+        ["project", "import-ets", str(home), str(sample(XKNX))],
+        answer=("Password of xknx_test_project.knxproj", XKNX_PASSWORD),
+    )
+    assert status == 0, shown
+    after_prompt = shown.split("Password of xknx_test_project.knxproj:", 1)[1]
+    assert not after_prompt.lstrip().startswith(XKNX_PASSWORD)  # typed, not echoed
+    assert "18 objects created" in stdout

@@ -12,7 +12,7 @@ from xknxproject.xknxproj import XKNXProj
 from domogate.core import ets
 from domogate.core.objects import KINDS
 from domogate.core.project import Project
-from domogate.errors import ImportFailed, ProjectInvalid
+from domogate.errors import Conflict, ImportFailed, ProjectInvalid
 from domogate.storage import projectfile
 from domogate.storage.ets import PASSWORD_REQUIRED, read_export
 from tests.ets.conftest import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD, sample, text_of
@@ -248,3 +248,15 @@ def test_names_that_look_like_yaml_values_stay_text(project_dir: Path) -> None:
     assert [p.title for p in project.pages] == ["yes"]
     _, plan, written = do_import(project_dir, parsed)
     assert not written and len(plan.unchanged) == len(names)
+
+
+def test_a_project_changed_during_the_import_is_not_overwritten(
+    project_dir: Path, xknx: dict[str, Any]
+) -> None:
+    target = projectfile.begin_import(project_dir)
+    plan = ets.import_plan(target.project, xknx)
+    projectfile.add_group(project_dir, "family")  # someone edits while the export is parsed
+    edited = (project_dir / "project.yaml").read_bytes()
+    with pytest.raises(Conflict, match="run the import again"):
+        projectfile.finish_import(target, plan)
+    assert (project_dir / "project.yaml").read_bytes() == edited

@@ -7,7 +7,7 @@ hashes passwords with Argon2id, shows and validates the project, imports an ETS 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -513,18 +513,47 @@ def user_password(
 
 # --- ETS import ----------------------------------------------------------------------
 
-Stage = Callable[[str], None]
+_IMPORT_STAGES = 4
+
+
+class _Stages:
+    """The import's stages, shown on stderr with rich when stderr is a terminal."""
+
+    def __init__(self, progress: Any = None, task: Any = None) -> None:
+        self._progress = progress
+        self._task = task
+        self._started = False
+
+    def __call__(self, description: str) -> None:
+        if self._progress is None:
+            return
+        if self._started:
+            self._progress.advance(self._task)
+        self._started = True
+        self._progress.update(self._task, description=description)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No display while something is asked on the terminal."""
+        if self._progress is None:
+            yield
+            return
+        self._progress.stop()
+        try:
+            yield
+        finally:
+            self._progress.start()
 
 
 @contextmanager
-def _stages(total: int) -> Iterator[Stage]:
+def _stages(total: int) -> Iterator[_Stages]:
     """A progress display of the import's stages on stderr, only on a terminal."""
     try:
         interactive = sys.stderr.isatty()
     except (AttributeError, ValueError):
         interactive = False
     if not interactive:
-        yield lambda _description: None
+        yield _Stages()
         return
     from rich.console import Console
     from rich.progress import (
@@ -545,22 +574,13 @@ def _stages(total: int) -> Iterator[Stage]:
         console=Console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=total)
-        started = False
-
-        def stage(description: str) -> None:
-            nonlocal started
-            if started:
-                progress.advance(task)
-            started = True
-            progress.update(task, description=description)
-
-        yield stage
-        progress.update(task, completed=total)
+        stages = _Stages(progress, progress.add_task("starting", total=total))
+        yield stages
+        progress.update(stages._task, completed=total)
 
 
 def _read_ets(
-    file: Path, password: str | None, language: str | None, stage: Stage, ask: bool
+    file: Path, password: str | None, language: str | None, stage: _Stages, ask: bool
 ) -> EtsExport | None:
     """The parsed export; None when it needs a password that can be asked on the terminal."""
     stage(f"reading {terminal_text(file.name)} (a protected export takes a few seconds)")
@@ -680,31 +700,27 @@ def import_ets(
 ) -> None:
     """Create objects and pages from an ETS project export (.knxproj)."""
     with reporting_errors(as_json):
-        projectfile.load_project(directory)  # a broken project fails before any parsing
         password: str | None = None
         if password_stdin:
             password = _read_stdin_password()
             if not password:
                 raise InvalidInput("--password-stdin: stdin's first line (the password) is empty")
         ask = not password_stdin and _stdin_is_tty() and not as_json
-        with _stages(3) as stage:
+        with _stages(_IMPORT_STAGES) as stage:
+            stage(f"reading {terminal_text(projectfile.project_file(directory))}")
+            target = projectfile.begin_import(directory)  # a broken project fails first
             export = _read_ets(file, password, language, stage, ask)
-        if export is None:  # asked outside the progress display
-            password = typer.prompt(f"Password of {file.name}", hide_input=True, err=True)
-        with _stages(3) as stage:
             if export is None:
-                export = _read_ets(file, password, language, stage, False)
+                with stage.paused():
+                    password = typer.prompt(f"Password of {file.name}", hide_input=True, err=True)
+                export = read_export(file, password=password, language=language)
             assert export is not None
             ga_count = len(export.data.get("group_addresses") or {})
             fn_count = len(export.data.get("functions") or {})
-
-            def plan_for(project: Project) -> ets.ImportPlan:
-                stage(f"mapping {ga_count} group addresses and {fn_count} functions")
-                plan = ets.import_plan(project, export.data)
-                stage("validating and writing project.yaml")
-                return plan
-
-            _, plan, written = projectfile.apply_import(directory, plan_for)
+            stage(f"mapping {ga_count} group addresses and {fn_count} functions")
+            plan = ets.import_plan(target.project, export.data)
+            stage("validating and writing project.yaml")
+            _, written = projectfile.finish_import(target, plan)
         report = _import_report(directory, export, plan, written)
         if as_json:
             print_json(report)

@@ -890,19 +890,37 @@ def _object_node(candidate: Candidate) -> CommentedMap:
     return node
 
 
-def apply_import(
-    directory: Path, plan_for: Callable[[Project], ImportPlan]
-) -> tuple[Project, ImportPlan, bool]:
-    """Merge an ETS import into ``DIR/project.yaml``: ``plan_for(current project)`` says
-    which pages, objects and bindings to add. Nothing else is touched; the result is
-    validated before it is written, atomically. When the plan adds nothing the file is not
-    written at all. Returns the project, the plan and whether the file was written."""
+@dataclass
+class ImportTarget:
+    """A project loaded (and validated) for an import: its document, its content as
+    validated, and the bytes read, to notice a change made while the export is parsed."""
+
+    document: ProjectDocument
+    project: Project
+    original: bytes
+
+
+def begin_import(directory: Path) -> ImportTarget:
+    """Load and validate ``DIR/project.yaml`` before an import; an invalid project is
+    reported as it is, not merged into."""
+    path = project_file(Path(directory))
+    try:
+        original = path.read_bytes()
+    except OSError:
+        original = b""  # load_document says what is wrong
     document = load_document(directory)
-    root = _root_map(document)
-    current = document.validate()  # an invalid project is reported as it is, not merged
-    plan = plan_for(current)
+    _root_map(document)
+    return ImportTarget(document, document.validate(), original)
+
+
+def finish_import(target: ImportTarget, plan: ImportPlan) -> tuple[Project, bool]:
+    """Apply ``plan`` (pages, objects and bindings to add) to the loaded document, validate
+    the result and write it atomically. Nothing else is touched. When the plan adds nothing
+    the file is not written at all. Returns the project and whether the file was written."""
     if not plan.changed:
-        return current, plan, False
+        return target.project, False
+    document = target.document
+    root = _root_map(document)
     for page in plan.pages:
         _append_item(root, "pages", _to_node(page.data()))
     objects = _item_list(root, "objects") if plan.bindings else None
@@ -920,4 +938,26 @@ def apply_import(
         _settle(moves)
     for candidate in plan.objects:
         _append_item(root, "objects", _object_node(candidate))
-    return save_project_document(document), plan, True
+    project = document.validate()
+    text = document.dump()
+    try:
+        current = document.path.read_bytes()
+    except OSError:
+        current = b""
+    if current != target.original:
+        raise Conflict(
+            f"{document.path} changed while the ETS export was being imported; "
+            "nothing was written: run the import again"
+        )
+    _atomic_write(document.path, text)
+    return project, True
+
+
+def apply_import(
+    directory: Path, plan_for: Callable[[Project], ImportPlan]
+) -> tuple[Project, ImportPlan, bool]:
+    """:func:`begin_import`, ``plan_for(current project)``, :func:`finish_import`."""
+    target = begin_import(directory)
+    plan = plan_for(target.project)
+    project, written = finish_import(target, plan)
+    return project, plan, written
