@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
@@ -33,7 +35,56 @@ def test_switch_toggled_in_the_page_comes_back_as_its_new_state(
     expect(light).to_have_attribute("aria-checked", "true")
     light.click()
     expect(light).to_have_attribute("aria-checked", "false")
+    # The thermostat's + step and mode select come back as the new state too.
+    page.get_by_role("tab", name="First floor").click()
+    card = page.locator("article", has=page.get_by_role("heading", name="Bedroom", exact=True))
+    target = card.locator(".target-value")
+    expect(target).not_to_have_text("—")
+    before = float(target.inner_text().split()[0].replace(",", "."))
+    card.get_by_role("button", name="Raise target by 0.5 °C").click()
+    expect(target).to_have_text(f"{before + 0.5:g} °C")
+    card.get_by_label("Mode").select_option("economy")
+    expect(card.get_by_label("Mode")).to_have_value("economy")
+    # Read only for this group: the outside temperature has no control, only its value.
+    page.get_by_role("tab", name="Garden").click()
+    sensor = page.locator("article", has=page.get_by_role("heading", name="Outside temperature"))
+    expect(sensor.locator(".readout-value")).to_contain_text("°C")
     assert not problems, problems
+
+
+def test_session_is_renewed_on_the_open_channel_before_it_expires(
+    house: House, new_context: Any
+) -> None:
+    page = new_context().new_page()
+    page.clock.install()
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def on_ws(ws: Any) -> None:
+        ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    page.on("websocket", on_ws)
+    login_admin(page, house.url)
+    expect(page.get_by_role("switch", name="Living room light")).to_be_visible()
+    page.wait_for_function("() => true")
+    deadline = time.monotonic() + 5
+    while not [m for m in received if m["type"] == "hello"] and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    page.clock.fast_forward("14:30")  # sessions last 15 minutes; renewal is 1 minute before
+    deadline = time.monotonic() + 5
+    while len([m for m in received if m["type"] == "hello"]) < 2:
+        assert time.monotonic() < deadline, (sent, received)
+        page.wait_for_timeout(50)
+    auths = [m for m in sent if m["type"] == "auth"]
+    assert len(auths) == 2 and auths[0]["token"] != auths[1]["token"]
+    hellos = [m for m in received if m["type"] == "hello"]
+    assert hellos[1]["session"]["expires_at"] > hellos[0]["session"]["expires_at"]
+    # Still live: a command goes through on the same socket.
+    page.get_by_role("switch", name="Living room light").click()
+    expect(page.get_by_role("switch", name="Living room light")).to_have_attribute(
+        "aria-checked", "true"
+    )
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
