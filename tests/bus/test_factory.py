@@ -154,3 +154,12 @@ async def test_knx_without_gateway_keeps_trying_and_refuses_writes_at_once() -> 
     assert time.perf_counter() - stopping < 3
     assert bus.status.detail == "stopped"
     assert asyncio.all_tasks() == before
+
+    # it can be started again after a stop
+    recorder.clear()
+    await bus.start(recorder)
+    await recorder.until(
+        lambda: any("cannot connect" in s.detail for s in recorder.statuses), timeout=5
+    )
+    await bus.stop()
+    assert asyncio.all_tasks() == before

@@ -293,3 +293,14 @@ async def test_stop_cancels_everything(recorder: Recorder) -> None:
     assert bus._timers == set()
     with pytest.raises(BusUnavailable):
         await bus.write("1/1/1", "1.001", True)
+
+
+async def test_configured_before_start_reports_at_start(recorder: Recorder) -> None:
+    bus = SimulatedBus(speed=SPEED)
+    await bus.configure(HOUSE[:1])
+    assert recorder.values == []
+    await bus.start(recorder)
+    try:
+        assert recorder.values == [("1/1/2", False)]
+    finally:
+        await bus.stop()

@@ -236,6 +236,7 @@ class KnxBus:
         if self._task is not None:
             raise RuntimeError("the KNX bus is already started")
         self._listener = listener
+        self._stopping = False
         self._set_status(False, f"connecting ({self._connection.describe})")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="knx-bus")
 

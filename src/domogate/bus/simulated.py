@@ -377,6 +377,7 @@ class SimulatedBus:
         self._started = True
         self._connected = True
         self._set_status(BusStatus(ADAPTER, True, "simulated building"))
+        self._report_all()  # configured before start: the reads happen now
         self._schedule_climate()
 
     async def configure(self, objects: Sequence[ProjectObject]) -> None:
