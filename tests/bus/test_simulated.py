@@ -304,3 +304,14 @@ async def test_configured_before_start_reports_at_start(recorder: Recorder) -> N
         assert recorder.values == [("1/1/2", False)]
     finally:
         await bus.stop()
+
+
+async def test_a_moving_shutter_keeps_moving_across_a_deploy(
+    bus: SimulatedBus, recorder: Recorder
+) -> None:
+    await bus.write("1/3/3", "5.001", 100)
+    await recorder.value("1/3/4", 20)
+    await bus.configure(HOUSE)
+    await recorder.value("1/3/4", 100)
+    steps = [v for v in recorder.of("1/3/4") if isinstance(v, int | float) and v > 0]
+    assert steps[-1] == 100

@@ -254,6 +254,14 @@ class _Shutter(_Device):
     def moving(self) -> bool:
         return self._timer is not None
 
+    @property
+    def command_address(self) -> str | None:
+        position = self.attrs.get("position")
+        return position.write if position is not None else None
+
+    def resume(self, target: float) -> None:
+        self._go(target)
+
     def values(self) -> list[tuple[Attribute, JsonValue]]:
         position = self.attrs.get("position")
         shown = normalise(position.dpt, self.position) if position else None
@@ -382,7 +390,10 @@ class SimulatedBus:
 
     async def configure(self, objects: Sequence[ProjectObject]) -> None:
         index = AddressIndex.of(objects)
+        moving: dict[str, float] = {}  # shutters keep moving across a deploy
         for device in self._devices:
+            if isinstance(device, _Shutter) and device.moving and device.command_address:
+                moving[device.command_address] = device.target
             device.cancel()
         building = _Building(self)
         devices: list[_Device] = []
@@ -394,6 +405,9 @@ class SimulatedBus:
                 handlers.setdefault(address, []).append(handler)
         self._devices = devices
         self._handlers = handlers
+        for device in devices:
+            if isinstance(device, _Shutter) and device.command_address in moving:
+                device.resume(moving[device.command_address])
         self._readable = index.read_addresses()
         # forget addresses that no longer exist, remember the current values of the others
         known = set(index.listened()) | set(index.written())
