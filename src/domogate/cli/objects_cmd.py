@@ -33,8 +33,6 @@ from domogate.cli.client_cmd import (
 )
 from domogate.cli.output import print_json, reporting_errors
 from domogate.client.session import SignedIn, sign_in
-from domogate.core.objects import KINDS, parse_typed
-from domogate.core.values import unit_of
 from domogate.errors import DomogateError, InvalidInput, NotFound
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -62,6 +60,8 @@ def format_value(value: object, dpt: str | None) -> str:
         return "on" if value else "off"
     if isinstance(value, dict):
         return ", ".join(f"{k}={format_value(v, None)}" for k, v in value.items())
+    from domogate.core.values import unit_of  # xknx: imported only when needed
+
     unit = unit_of(dpt) if dpt else None
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return f"{text} {unit}" if unit else text
@@ -82,6 +82,8 @@ def format_state(obj: Mapping[str, Any], state: Mapping[str, Any] | None) -> str
 
 def parse_value(obj: Mapping[str, Any], text: str, attribute: str | None) -> tuple[str, Any]:
     """What the person typed, as an attribute and a JSON value (JSON mappings as is)."""
+    from domogate.core.objects import KINDS, parse_typed
+
     obj_type = str(obj.get("type"))
     if obj_type not in KINDS:
         raise InvalidInput(f"Unknown object type {obj_type!r} from the server.")
