@@ -67,16 +67,27 @@ def format_value(value: object, dpt: str | None) -> str:
     return f"{text} {unit}" if unit else text
 
 
+_ACTION_WORDS = {"move": {True: "down", False: "up"}, "stop": {True: "stop", False: "stop"}}
+
+
+def format_attribute(obj: Mapping[str, Any], name: str, value: object) -> str:
+    """One attribute's value as a person reads it (``down`` for a shutter's move)."""
+    words = _ACTION_WORDS.get(name)
+    if words is not None and isinstance(value, bool):
+        return words[value]
+    attributes = obj.get("attributes")
+    info = attributes.get(name) if isinstance(attributes, dict) else None
+    return format_value(value, info.get("dpt") if isinstance(info, dict) else None)
+
+
 def format_state(obj: Mapping[str, Any], state: Mapping[str, Any] | None) -> str:
-    attributes = obj.get("attributes") if isinstance(obj.get("attributes"), dict) else {}
-    assert isinstance(attributes, dict)
+    """``off, brightness 40 %``: the on/off attribute and single attributes go unnamed."""
     if not state:
         return "—"
     parts = []
     for name, value in state.items():
-        info = attributes.get(name) if isinstance(attributes.get(name), dict) else {}
-        shown = format_value(value, info.get("dpt") if isinstance(info, dict) else None)
-        parts.append(shown if len(state) == 1 else f"{name} {shown}")
+        shown = format_attribute(obj, name, value)
+        parts.append(shown if len(state) == 1 or name == "on" else f"{name} {shown}")
     return ", ".join(parts)
 
 
@@ -201,14 +212,11 @@ def set_value(
         if as_json:
             print_json(result)
             return
-        attributes = found.get("attributes") if isinstance(found.get("attributes"), dict) else {}
-        assert isinstance(attributes, dict)
-        info = attributes.get(result.get("attribute"), {})
-        dpt = info.get("dpt") if isinstance(info, dict) else None
         state_value = result.get("state")
+        attribute = str(result.get("attribute"))
         _echo(
-            f"{safe_text(found.get('name'))}: {safe_text(result.get('attribute'))} = "
-            f"{format_value(result.get('value'), dpt)}"
+            f"{safe_text(found.get('name'))}: {safe_text(attribute)} = "
+            f"{format_attribute(found, attribute, result.get('value'))}"
         )
         if isinstance(state_value, dict):
             _echo(f"State: {format_state(found, state_value)}")
@@ -344,4 +352,11 @@ def register(app: typer.Typer) -> None:
     app.command("watch", help=WATCH_HELP, epilog=WATCH_EPILOG)(watch)
 
 
-__all__ = ["find_object", "format_state", "format_value", "parse_value", "register"]
+__all__ = [
+    "find_object",
+    "format_attribute",
+    "format_state",
+    "format_value",
+    "parse_value",
+    "register",
+]

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import Any
 
-from domogate.core.export import can_operate, can_see
+from domogate.core.export import NOT_OPERABLE_TYPES, can_operate, can_see
 from domogate.core.objects import AddressIndex, Write, command
 from domogate.core.project import Project
 from domogate.core.values import JsonValue
@@ -164,6 +164,10 @@ class ObjectsService:
         obj = project.object(object_id) if project else None
         if obj is None or not can_see(obj, group):
             raise NotFound(f"No object {object_id!r}.")
+        if obj.type in NOT_OPERABLE_TYPES:
+            raise Forbidden(
+                f"{obj.name!r} is a {obj.type.value}: it shows a value, takes no command."
+            )
         if not can_operate(obj, group):
             raise Forbidden(f"Your group may see {obj.name!r} but not operate it.")
         resolved = self._index.objects.get(object_id)
