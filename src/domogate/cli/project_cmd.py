@@ -605,7 +605,7 @@ def _import_report(
         "written": written,
         "counts": plan.counts(),
         "pages": [p.data() for p in plan.pages],
-        "created": [c.data() for c in plan.objects],
+        "created": [{**c.data(), "source": c.source} for c in plan.objects],
         "merged": [{"id": i, "bindings_added": keys} for i, keys in merged.items()],
         "unchanged": plan.unchanged,
         "skipped": [s.data() for s in plan.skipped],

@@ -289,7 +289,7 @@ def _room_pages(parsed: Mapping[str, Any]) -> dict[str, PlannedPage]:
 
 
 @dataclass
-class _Mapping:
+class _Found:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -298,7 +298,7 @@ def _ga_label(ga: Mapping[str, Any], address: str) -> str:
     return label(str(ga.get("name") or ""), f"Group address {address}")
 
 
-def _usable_dpt(dpt: str | None, address: str, name: str, out: _Mapping) -> str | None:
+def _usable_dpt(dpt: str | None, address: str, name: str, out: _Found) -> str | None:
     if dpt is None:
         out.skipped.append(Skipped(address, name, "no datapoint type"))
         return None
@@ -313,7 +313,7 @@ def _function_candidate(
     group_addresses: Mapping[str, Any],
     rooms: Mapping[str, PlannedPage],
     mains: Mapping[str, PlannedPage],
-    out: _Mapping,
+    out: _Found,
 ) -> tuple[set[str], dict[str, PlannedPage]]:
     """Add the function's object; return the addresses it handles (binds, or reports as
     skipped) and those it leaves to the datapoint-type rules (with their page)."""
@@ -380,9 +380,7 @@ def _function_candidate(
     return handled, released
 
 
-def _address_candidate(
-    address: str, ga: Mapping[str, Any], page: PlannedPage, out: _Mapping
-) -> None:
+def _address_candidate(address: str, ga: Mapping[str, Any], page: PlannedPage, out: _Found) -> None:
     name = _ga_label(ga, address)
     dpt = _usable_dpt(format_dpt(ga.get("dpt")), address, name, out)
     if dpt is None:
@@ -418,7 +416,7 @@ def candidates(parsed: Mapping[str, Any]) -> tuple[list[Candidate], list[Skipped
     ``parsed`` is what ``xknxproject.XKNXProj(...).parse()`` returns (only
     ``group_addresses``, ``group_ranges``, ``locations`` and ``functions`` are read).
     """
-    out = _Mapping()
+    out = _Found()
     group_addresses: Mapping[str, Any] = parsed.get("group_addresses") or {}
     mains = _main_group_pages(parsed)
     rooms = _room_pages(parsed)
