@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any
 
@@ -86,6 +87,11 @@ def test_no_otp_view_when_the_project_disables_it(house: House, new_context: Any
     expect(popup.get_by_label("Username", exact=True)).to_be_visible()
     expect(popup.get_by_role("switch", name="One-time password")).to_have_count(0)
     expect(popup.get_by_role("textbox", name="One-time password")).to_be_hidden()
+    # An old join link says why it cannot be used.
+    page.goto(f"{house.url}/join#v=1&s={house.server_id()}&otp=ACDEF-GHJKL")
+    popup = page.get_by_role("dialog", name="Authentication")
+    expect(popup.get_by_role("alert")).to_contain_text("One-time passwords are turned off")
+    expect(popup.get_by_role("switch", name="One-time password")).to_have_count(0)
 
 
 def test_server_unreachable_is_said(house: House, new_context: Any) -> None:
@@ -94,6 +100,6 @@ def test_server_unreachable_is_said(house: House, new_context: Any) -> None:
     popup = page.get_by_role("dialog", name="Authentication")
     popup.get_by_label("Username", exact=True).fill("alice")
     popup.get_by_label("Password", exact=True).fill("alice-password")
-    house.server.stop()
+    house.server.stop(signal.SIGKILL)  # gone at once, as when the power fails
     popup.get_by_role("button", name="Connect").click()
     expect(popup.get_by_role("alert")).to_contain_text("The server cannot be reached")

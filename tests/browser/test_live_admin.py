@@ -101,6 +101,7 @@ def test_table_follows_expiry_presence_and_devices_live(
 
 
 def test_a_deploy_refreshes_the_open_client_and_says_so(house: House, new_context: Any) -> None:
+    assert_strict_csp(house)
     page = new_context().new_page()
     problems = watch_console(page)
     login_admin(page, house.url)
@@ -140,7 +141,8 @@ def test_french_follows_the_browser_and_is_switchable(house: House, new_context:
     expect(page.get_by_role("dialog", name="Authentication")).to_be_visible()
 
 
-def test_pages_carry_a_strict_csp_and_no_inline_script(house: House) -> None:
+def assert_strict_csp(house: House) -> None:
+    """Every page carries a strict CSP and has no inline script or handler."""
     with house.server.http() as c:
         for path in ("/", "/join", "/maintenance"):
             r = c.get(path)

@@ -334,7 +334,7 @@ function confirmRevoke(c) {
   const live = c.devices.filter((d) => !d.revoked);
   const name = "revoke-target";
   const choices = [h("label", { class: "check-row" }, h("input", { type: "radio", name, value: "", checked: true }), h("span", { text: t("revoke.user", { label: c.label }) }))];
-  if (live.length > 1 || (live.length === 1 && c.otp_expires_at)) {
+  if (live.length) {
     for (const d of live) {
       choices.push(h("label", { class: "check-row" }, h("input", { type: "radio", name, value: d.id }), h("span", { text: t("revoke.device", { device: d.name }) })));
     }

@@ -14,6 +14,7 @@ import {
   fetchInfo,
   forgetDevice,
   logout,
+  otpEnabled,
   session,
   signInWithDevice,
   storedDevice,
@@ -61,7 +62,9 @@ async function boot() {
   document.title = session.info.name ? `${session.info.name} · domogate` : "domogate";
   if (join && join.otp) {
     const other = join.server && join.server !== session.serverId;
-    openAuth({ mode: "otp", otp: join.otp, error: other ? { code: "join_other_server" } : null, onSignedIn: enterApp });
+    let error = other ? { code: "join_other_server" } : null;
+    if (!otpEnabled()) error = { code: "otp_disabled" };
+    openAuth({ mode: "otp", otp: join.otp, error, onSignedIn: enterApp });
     return;
   }
   await signInOrAsk();
