@@ -115,9 +115,16 @@ def new_context(browser: Any) -> Iterator[Any]:
     """Open browser contexts (separate profiles); each test's are closed after it."""
     made: list[Any] = []
 
-    def make(viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
+    def make(
+        viewport: dict[str, int] | None = None,
+        locale: str = "en-US",
+        color_scheme: str = "light",
+    ) -> Any:
         ctx = browser.new_context(
-            ignore_https_errors=True, viewport=viewport or DESKTOP, locale=locale
+            ignore_https_errors=True,
+            viewport=viewport or DESKTOP,
+            locale=locale,
+            color_scheme=color_scheme,
         )
         ctx.set_default_timeout(10_000)
         made.append(ctx)

@@ -128,3 +128,34 @@ def test_screenshots(house: House, new_context: Any, size: str) -> None:
     expect(page.get_by_role("img", name=f"QR code for {label}")).to_be_visible()
     shot(page, f"qr-{size}")
     assert not problems, problems
+
+
+def test_keyboard_only_sign_in_and_operation(house: House, new_context: Any) -> None:
+    page = new_context(color_scheme="dark").new_page()
+    problems = watch_console(page)
+    page.goto(house.url + "/")
+    expect(page.get_by_role("dialog", name="Authentication")).to_be_visible()
+    # Focus starts in Username; Tab goes to Password; Enter connects.
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type("alice-password")
+    page.keyboard.press("Enter")
+    light = page.get_by_role("switch", name="Living room light")
+    expect(light).to_be_visible()
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('aria-label')") == (
+            "Living room light"
+        ):
+            break
+    else:
+        raise AssertionError("Tab never reached the Living room light switch")
+    page.keyboard.press("Space")
+    expect(light).to_have_attribute("aria-checked", "true")
+    # Arrow keys move between the page tabs.
+    page.get_by_role("tab", name="Ground floor").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="First floor")).to_be_focused()
+    expect(page.get_by_role("tab", name="First floor")).to_have_attribute("aria-selected", "true")
+    shot(page, "project-dark-desktop")
+    assert not problems, problems
