@@ -4,6 +4,7 @@ the audit trail; a deploy refreshes every open client; French."""
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,19 @@ def assert_strict_csp(house: House) -> None:
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
             assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), path
             assert not re.search(r"\son[a-z]+\s*=", r.text), path
+
+
+def test_server_restart_reconnects_by_itself(house: House, new_context: Any) -> None:
+    page = new_context().new_page()
+    problems = watch_console(page)
+    login_admin(page, house.url)
+    light = page.get_by_role("switch", name="Living room light")
+    expect(light).to_be_visible()
+    house.server.stop(signal.SIGKILL)
+    expect(page.get_by_text("Connection lost — reconnecting…")).to_be_visible()
+    house.server.start()  # sessions were in memory: the client signs in again with its key
+    expect(page.get_by_text("Connection lost — reconnecting…")).to_be_hidden(timeout=15_000)
+    light.click()
+    expect(light).to_have_attribute("aria-checked", "true")
+    expect(page.get_by_role("dialog", name="Authentication")).to_have_count(0)
+    assert not problems, problems
