@@ -294,6 +294,7 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "qr-sheet" },
+      session.info && session.info.name ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) }) : null,
       h("p", { class: "qr-for", text: c.devices.length && c.name ? t("qr.for_user", { name: c.name }) : c.name ? t("qr.for_named", { name: c.name }) : t("qr.for_new") }),
       img,
       h("p", { class: "otp-big", text: label }),
