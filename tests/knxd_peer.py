@@ -259,7 +259,8 @@ class KnxdClient:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._conn.stop()
+        with contextlib.suppress(OSError):  # knxd may be gone already
+            await self._conn.stop()
         if self._run is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._run, 2)

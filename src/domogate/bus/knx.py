@@ -323,7 +323,10 @@ class KnxBus:
             if generation != self._generation or not self._connected:
                 return
             if state is not XknxConnectionState.CONNECTED:
-                self._connection_lost(f"the gateway closed the connection ({state.value})")
+                self._connection_lost(
+                    f"the tunnel went {state.value.lower()} "
+                    "(closed by the gateway, or frames not acknowledged)"
+                )
 
         def on_telegram(telegram: Telegram) -> None:
             if generation == self._generation:
