@@ -142,9 +142,17 @@ def shot(page: Any, name: str) -> None:
 
 
 def watch_console(page: Any) -> list[str]:
-    """Collect page errors and dialogs: the tests assert that none happened."""
+    """Collect page errors, CSP refusals and dialogs: the tests assert that none happened."""
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+    # CSP refusals reach the page as "securitypolicyviolation" events (Playwright's console
+    # events do not carry the browser's own CSP messages).
+    page.expose_function("__domogateCsp", lambda text: problems.append(f"CSP: {text}"))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.__domogateCsp(e.violatedDirective + ' ' + e.blockedURI));"
+    )
 
     def on_dialog(dialog: Any) -> None:
         problems.append(f"{dialog.type} dialog: {dialog.message}")
