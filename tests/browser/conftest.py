@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from domogate.cli.demo_cmd import demo_project
 from domogate.security.passwords import Argon2Parameters, Passwords
@@ -23,15 +24,6 @@ DESKTOP = {"width": 1280, "height": 860}
 ADMIN = "alice"
 ADMIN_PASSWORD = "alice-password"
 SERVICE_PASSWORD = "service-secret"
-
-if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
-    pytest.skip(
-        "Debian's chromium is not installed at /usr/bin/chromium "
-        "(scripts/system-deps.sh installs it)",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _hash(password: str) -> str:
@@ -104,6 +96,11 @@ def house(tmp_path: Path) -> Iterator[House]:
 def browser() -> Iterator[Any]:
     """One chromium per test module. Not per session: while Playwright's sync API runs, the
     main thread has a running event loop, which the asyncio tests of other folders need."""
+    if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
+        pytest.skip(
+            "Debian's chromium is not installed at /usr/bin/chromium "
+            "(scripts/system-deps.sh installs it; `apt-get install chromium`)"
+        )
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield b
