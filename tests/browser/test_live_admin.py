@@ -3,6 +3,7 @@ the audit trail; a deploy refreshes every open client; French."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from pathlib import Path
@@ -101,7 +102,9 @@ def test_table_follows_expiry_presence_and_devices_live(
     assert not problems, problems
 
 
-def test_a_deploy_refreshes_the_open_client_and_says_so(house: House, new_context: Any) -> None:
+def test_a_deploy_refreshes_the_open_client_and_says_so(
+    house: House, new_context: Any, tmp_path: Path
+) -> None:
     assert_strict_csp(house)
     page = new_context().new_page()
     problems = watch_console(page)
@@ -123,6 +126,17 @@ def test_a_deploy_refreshes_the_open_client_and_says_so(house: House, new_contex
     expect(page.get_by_text("Version 2", exact=True)).to_be_visible()
     page.get_by_role("tab", name="Cellar").click()
     expect(page.get_by_role("switch", name="Cellar light")).to_be_visible()
+
+    # Advanced settings → Audit log lists both deploys and exports the log as JSON lines.
+    page.get_by_role("button", name="Advanced settings").click()
+    page.get_by_role("button", name="Audit log").click()
+    expect(page.get_by_text("deploy", exact=True)).to_have_count(2)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export (JSON lines)").click()
+    path = tmp_path / "audit.jsonl"
+    download.value.save_as(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["action"] for r in rows].count("deploy") == 2
     assert not problems, problems
 
 

@@ -378,12 +378,51 @@ async function showHistory(c) {
 }
 
 export function auditItem(e) {
+  const who = [e.actor_name, e.target_name && e.target_name !== e.actor_name ? `→ ${e.target_name}` : null, e.source, e.path];
   return h(
     "li",
     { class: `audit ${e.outcome === "ok" ? "ok" : "failed"}` },
     h("time", { datetime: e.at, text: formatTime(e.at) }),
     h("span", { class: "audit-action", text: e.action }),
     h("span", { class: "audit-outcome", text: e.outcome }),
-    h("span", { class: "muted", text: [e.actor_name, e.source, e.path].filter(Boolean).join(" · ") }),
+    h("span", { class: "muted", text: who.filter(Boolean).join(" · ") }),
+  );
+}
+
+/** Advanced settings → Audit log: the latest events, and the whole log as JSON lines. */
+export function auditView({ onBack }) {
+  const list = h("ol", { class: "audit-list tall" }, h("li", { class: "muted", text: t("common.loading") }));
+  const status = h("p", { class: "form-error", role: "alert" });
+  const exportButton = h("button", { type: "button", class: "secondary", text: t("audit.export") });
+  exportButton.addEventListener("click", async () => {
+    status.textContent = "";
+    try {
+      const blob = await apiBlob("/api/audit.jsonl", session.token);
+      download(blob, `domogate-audit-${new Date().toISOString().slice(0, 10)}.jsonl`);
+    } catch (err) {
+      status.textContent = errorMessage(err);
+    }
+  });
+  api("GET", "/api/audit?limit=200", { token: session.token })
+    .then((data) => {
+      clear(list);
+      if (!data.events.length) list.append(h("li", { class: "muted", text: t("history.empty") }));
+      for (const e of data.events) list.append(auditItem(e));
+    })
+    .catch((err) => {
+      clear(list).append(h("li", { class: "form-error", text: errorMessage(err) }));
+    });
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "audit-title" },
+    h(
+      "div",
+      { class: "panel-head" },
+      h("button", { type: "button", class: "ghost", onclick: onBack }, icon("back"), h("span", { text: t("common.back") })),
+      h("h2", { id: "audit-title", text: t("adv.audit") }),
+      exportButton,
+    ),
+    status,
+    h("div", { class: "card" }, list),
   );
 }

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { authIsOpen, closeAuth, openAuth } from "./auth.js";
-import { clientsView, setClients } from "./clients.js";
+import { auditView, clientsView, setClients } from "./clients.js";
 import { clear, h, icon } from "./dom.js";
 import { availableLanguages, currentLanguage, initI18n, setLanguage, t } from "./i18n.js";
 import { Live } from "./live.js";
@@ -366,6 +366,10 @@ function renderView() {
     main.append(clientsView({ onBack: () => show("advanced") }));
     return;
   }
+  if (app.view === "audit" && session.user && session.user.admin) {
+    main.append(auditView({ onBack: () => show("advanced") }));
+    return;
+  }
   if (app.view === "advanced" && session.user && session.user.admin) {
     main.append(advancedView());
     return;
@@ -391,6 +395,7 @@ function advancedView() {
       "div",
       { class: "tiles" },
       h("button", { type: "button", class: "tile", onclick: () => show("clients") }, icon("user", "icon big"), h("span", { class: "tile-title", text: t("adv.manage_clients") }), h("span", { class: "muted", text: t("adv.manage_clients_hint") })),
+      h("button", { type: "button", class: "tile", onclick: () => show("audit") }, icon("sensor", "icon big"), h("span", { class: "tile-title", text: t("adv.audit") }), h("span", { class: "muted", text: t("adv.audit_hint") })),
       h("a", { class: "tile", href: "/maintenance" }, icon("gear", "icon big"), h("span", { class: "tile-title", text: t("adv.maintenance") }), h("span", { class: "muted", text: t("adv.maintenance_hint") })),
     ),
     h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
