@@ -169,8 +169,8 @@ def login_admin(page: Any, url: str) -> None:
 
 
 def open_manage_clients(page: Any) -> Any:
-    page.get_by_role("button", name="Advanced settings").click()
-    page.get_by_role("button", name="Manage clients").click()
+    page.get_by_role("button", name="Advanced settings", exact=True).click()
+    page.get_by_role("button", name="Manage clients", exact=True).click()
     table = page.get_by_role("table", name="Clients")
     sync_api.expect(table).to_be_visible()
     return table

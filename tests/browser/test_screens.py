@@ -114,6 +114,11 @@ def test_screenshots(house: House, new_context: Any, size: str) -> None:
     expect(page.get_by_role("heading", name="Bedroom", exact=True)).to_be_visible()
     shot(page, f"project-first-floor-{size}")
 
+    page.get_by_role("button", name="Advanced settings").click()
+    expect(page.get_by_role("button", name="Manage clients")).to_be_visible()
+    shot(page, f"advanced-{size}")
+    page.get_by_role("button", name="Advanced settings").click()  # and back
+    expect(page.get_by_role("tab", name="First floor")).to_be_visible()
     open_manage_clients(page)
     page.get_by_role("button", name="Add user").click()
     form = page.get_by_role("form", name="Add user")

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { authIsOpen, closeAuth, openAuth } from "./auth.js";
 import { auditView, clientsView, setClients } from "./clients.js";
-import { clear, h, icon } from "./dom.js";
+import { clear, h, icon, uid } from "./dom.js";
 import { availableLanguages, currentLanguage, initI18n, setLanguage, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { errorMessage } from "./messages.js";
@@ -394,11 +394,23 @@ function advancedView() {
     h(
       "div",
       { class: "tiles" },
-      h("button", { type: "button", class: "tile", onclick: () => show("clients") }, icon("user", "icon big"), h("span", { class: "tile-title", text: t("adv.manage_clients") }), h("span", { class: "muted", text: t("adv.manage_clients_hint") })),
-      h("button", { type: "button", class: "tile", onclick: () => show("audit") }, icon("sensor", "icon big"), h("span", { class: "tile-title", text: t("adv.audit") }), h("span", { class: "muted", text: t("adv.audit_hint") })),
-      h("a", { class: "tile", href: "/maintenance" }, icon("gear", "icon big"), h("span", { class: "tile-title", text: t("adv.maintenance") }), h("span", { class: "muted", text: t("adv.maintenance_hint") })),
+      tile("button", { onclick: () => show("clients") }, "user", t("adv.manage_clients"), t("adv.manage_clients_hint")),
+      tile("button", { onclick: () => show("audit") }, "sensor", t("adv.audit"), t("adv.audit_hint")),
+      tile("a", { href: "/maintenance" }, "gear", t("adv.maintenance"), t("adv.maintenance_hint")),
     ),
     h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
+  );
+}
+
+/** A big tile whose accessible name is its title alone; the hint is its description. */
+function tile(tag, attrs, iconName, title, hint) {
+  const hintId = uid("hint");
+  return h(
+    tag,
+    { ...attrs, type: tag === "button" ? "button" : undefined, class: "tile", "aria-label": title, "aria-describedby": hintId },
+    icon(iconName, "icon big"),
+    h("span", { class: "tile-title", text: title }),
+    h("span", { class: "muted", id: hintId, text: hint }),
   );
 }
 
