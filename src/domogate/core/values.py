@@ -18,7 +18,7 @@ from xknx.dpt.dpt import DPTBase, DPTComplex, DPTEnum, DPTNumeric
 from xknx.dpt.dpt_1 import DPT1BitEnum
 from xknx.dpt.dpt_16 import DPTString
 from xknx.dpt.payload import DPTArray, DPTBinary
-from xknx.exceptions import ConversionError
+from xknx.exceptions import XKNXException
 
 from domogate.errors import ValueInvalid
 
@@ -31,7 +31,7 @@ def transcoder(dpt: str) -> type[DPTBase] | None:
     """xknx's transcoder for a datapoint type such as ``"9.001"``, or None if unknown."""
     try:
         return DPTBase.parse_transcoder(dpt)
-    except (ValueError, TypeError, ConversionError):
+    except (ValueError, TypeError, XKNXException):
         return None
 
 
@@ -119,7 +119,7 @@ def encode(dpt: str, value: object) -> Payload:
         _expect(isinstance(value, dict), dpt, "a mapping", value)
     try:
         return cls.to_knx(value)
-    except (ConversionError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (XKNXException, ValueError, TypeError, KeyError, AttributeError) as exc:
         limits = ""
         if issubclass(cls, DPTNumeric):
             limits = f" between {cls.value_min} and {cls.value_max}"
@@ -138,7 +138,7 @@ def decode(dpt: str, payload: Payload) -> JsonValue:
         raise ValueInvalid(f"unknown datapoint type {dpt}", dpt=dpt)
     try:
         return value_to_json(cls.from_knx(payload))
-    except (ConversionError, ValueError, TypeError) as exc:
+    except (XKNXException, ValueError, TypeError) as exc:
         raise ValueInvalid(f"payload does not decode as {describe_dpt(dpt)}") from exc
 
 
