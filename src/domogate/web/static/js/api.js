@@ -10,6 +10,20 @@ export class ApiError extends Error {
   }
 }
 
+let skewMs = 0;
+
+/** The server's clock as this browser best knows it (from answers' Date headers). */
+export function serverNow() {
+  return Date.now() + skewMs;
+}
+
+function noteServerDate(res) {
+  const date = Date.parse(res.headers.get("Date") || "");
+  // Date has a one-second resolution: ignore differences below two seconds.
+  if (Number.isFinite(date) && Math.abs(date - Date.now()) > 2000) skewMs = date - Date.now();
+  else if (Number.isFinite(date)) skewMs = 0;
+}
+
 export async function api(method, path, { body, token } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -26,6 +40,7 @@ export async function api(method, path, { body, token } = {}) {
   } catch (err) {
     throw new ApiError("unreachable", String(err && err.message ? err.message : err));
   }
+  noteServerDate(res);
   if (res.status === 204) return null;
   let data = null;
   try {

@@ -1,6 +1,6 @@
 // The domogate web client: start-up, sign-in, the project view and the live channel.
 
-import { api } from "./api.js";
+import { api, serverNow } from "./api.js";
 import { authIsOpen, closeAuth, openAuth } from "./auth.js";
 import { auditView, clientsView, setClients } from "./clients.js";
 import { clear, h, icon, uid } from "./dom.js";
@@ -25,7 +25,7 @@ const app = {
   states: {},
   cards: new Map(),
   page: null,
-  view: "project", // "project" | "advanced" | "clients"
+  view: "project", // "project" | "advanced" | "clients" | "audit"
   bus: null,
   live: null,
   liveReady: false,
@@ -49,9 +49,10 @@ function readJoinFragment() {
   return { server: fields.get("s"), otp: fields.get("otp"), name: fields.get("n") };
 }
 
-async function boot() {
+async function boot(pendingJoin = null) {
   await initI18n();
-  const join = readJoinFragment();
+  // The fragment is read once and then removed from the address bar: a retry keeps it here.
+  const join = pendingJoin || readJoinFragment();
   renderSplash();
   try {
     await fetchInfo();
@@ -101,7 +102,7 @@ function renderUnreachable(err, join) {
       { class: "splash" },
       h("img", { src: "/static/icons/icon.svg", alt: "", width: "72", height: "72" }),
       h("p", { role: "alert", class: "alert", text: errorMessage(err) }),
-      h("button", { type: "button", class: "primary", text: t("common.retry"), onclick: () => (join ? location.reload() : boot()) }),
+      h("button", { type: "button", class: "primary", text: t("common.retry"), onclick: () => boot(join) }),
     ),
   );
 }
@@ -130,7 +131,7 @@ async function loadProject() {
 function scheduleRefresh() {
   clearTimeout(app.refreshTimer);
   if (!session.expiresAt) return;
-  const due = new Date(session.expiresAt).getTime() - Date.now() - 60000;
+  const due = new Date(session.expiresAt).getTime() - serverNow() - 60000;
   app.refreshTimer = setTimeout(refreshSession, Math.max(5000, due));
 }
 
@@ -228,7 +229,7 @@ function onClose(code, error) {
 
 async function reconnect(code) {
   if (!app.started) return;
-  const expired = code === 4401 || (session.expiresAt && new Date(session.expiresAt).getTime() < Date.now() + 5000);
+  const expired = code === 4401 || (session.expiresAt && new Date(session.expiresAt).getTime() < serverNow() + 5000);
   if (expired) {
     try {
       const auth = await signInWithDevice();
