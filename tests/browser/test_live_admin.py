@@ -94,6 +94,23 @@ def test_table_follows_expiry_presence_and_devices_live(
     expect(row_of(admin, "Frank").locator(".devices li")).to_have_count(1)
     expect(row_of(admin, "Frank").get_by_text("Revoked")).to_have_count(0)
 
+    # The revoked device was Frank's browser (the first one): its next visit is refused
+    # with a message saying so, and the popup is back.
+    again = newcomer_ctx.new_page()
+    again.goto(house.url + "/")
+    popup = again.get_by_role("dialog", name="Authentication")
+    expect(popup.get_by_role("alert")).to_contain_text("has been revoked")
+    expect(popup.get_by_label("Username", exact=True)).to_have_value("Frank")
+    again.close()
+
+    # A guest: the account's end date shows in the row.
+    admin.get_by_role("button", name="Add user").click()
+    form = admin.get_by_role("form", name="Add user")
+    form.get_by_label("Name").fill("Visitor")
+    form.get_by_label("Account valid until").fill("2030-01-02T12:00")
+    form.get_by_role("button", name="Save").click()
+    expect(row_of(admin, "Visitor").get_by_text("until")).to_be_visible()
+
     # Frank's audit trail.
     row_of(admin, "Frank").get_by_role("button", name="History").click()
     history = admin.get_by_role("dialog", name="History of Frank")

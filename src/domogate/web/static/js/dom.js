@@ -14,7 +14,10 @@ export function h(tag, attrs = {}, ...children) {
     else if (key.startsWith("on") && typeof value === "function") {
       el.addEventListener(key.slice(2), value);
     } else if (key === "value") el.value = value;
-    else if (key === "checked") el.checked = Boolean(value);
+    else if (key === "checked") {
+      el.checked = Boolean(value);
+      el.defaultChecked = Boolean(value); // form.reset() comes back to it
+    }
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
   }
