@@ -29,6 +29,9 @@ class ThrottleSettings:
     password_per_account: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
     # Device sign-in challenges per source (cheap, high: automatic sign-in storms are legit).
     challenge_per_source: BucketSpec = BucketSpec(capacity=100, rate=20.0)
+    # Commands to objects per user (WebSocket and REST together): a person taps, a script
+    # may burst, nobody floods the bus for the others.
+    commands_per_user: BucketSpec = BucketSpec(capacity=50, rate=20.0)
 
 
 @dataclass(frozen=True)

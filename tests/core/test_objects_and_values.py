@@ -137,7 +137,9 @@ def test_commands_are_checked_and_normalised() -> None:
     blind, room = (resolve(o) for o in parsed.objects)
     write = command(blind, "position", 40)
     assert (write.address, write.dpt, write.value) == ("2/1/3", "5.001", 40)
-    assert command(blind, "stop", "anything").value is False  # DPT 1.010: 0 means stop
+    assert command(blind, "stop", True).value is False  # DPT 1.010: 0 means stop
+    with pytest.raises(ValueInvalid, match="send true to stop"):
+        command(blind, "stop", "anything")
     assert command(room, "target", 21.53).value == 21.52
     with pytest.raises(Forbidden):
         command(room, "temperature", 20)

@@ -156,3 +156,33 @@ async def test_a_deploy_keeps_the_states_of_objects_that_remain(env: Env) -> Non
     assert "outside" in env.bus.configured[-1] and "kitchen" not in env.bus.configured[-1]
     env.bus.inject("4/1/1", 3.5)
     assert env.services.objects.state("outside") == {"value": 3.5}
+
+
+async def test_a_rebound_or_retyped_attribute_forgets_its_value(env: Env) -> None:
+    env.bus.inject("1/1/1", True)  # hall on
+    env.bus.inject("1/2/4", 40)  # kitchen brightness
+    data = project_data()
+    for obj in data["objects"]:
+        if obj["id"] == "hall":
+            obj["bindings"]["command"]["address"] = "5/5/5"  # another actuator
+        if obj["id"] == "kitchen":
+            obj["bindings"]["brightness_state"]["dpt"] = "5.010"  # another unit
+    from tests.services.conftest import SERVICE_PASSWORD
+
+    await env.services.deploy.deploy(RequestContext("integrator"), data, password=SERVICE_PASSWORD)
+    states = env.services.objects.states_for("family")
+    assert states["hall"] == {"on": None}
+    assert states["kitchen"]["brightness"] is None
+
+
+async def test_commands_per_user_are_limited(env: Env) -> None:
+    alice, bob = await _callers(env)
+    from domogate.errors import RateLimited
+
+    for _ in range(50):
+        await env.services.objects.command(alice, "hall", "on", True)
+    with pytest.raises(RateLimited):
+        await env.services.objects.command(alice, "hall", "on", True)
+    await env.services.objects.command(bob, "hall", "on", True)  # others are not held up
+    env.clock.advance(1)
+    await env.services.objects.command(alice, "hall", "on", True)

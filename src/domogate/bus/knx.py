@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ADAPTER = "knx"
 RATE_LIMIT = 40  # telegrams per second towards the bus, at most (a TP line carries ~50)
+MAX_WAITING = 2 * RATE_LIMIT  # telegrams queued for the bus: about 2 s; more is refused
 READS_PER_S = 10.0  # state reads are paced so that commands never queue behind them
 FIRST_RETRY_S = 0.25
 PROBE_TIMEOUT_S = 1.0
@@ -257,6 +258,13 @@ class KnxBus:
                 f"The KNX bus is not connected ({self._status.detail}); try again when it is back."
             )
         payload = encode(dpt, value)  # ValueInvalid when the value does not fit
+        waiting = xknx.telegrams.qsize() + xknx.telegram_queue.outgoing_queue.qsize()
+        if waiting >= MAX_WAITING:
+            # Never let commands wait behind seconds of others: the person tries again.
+            raise BusUnavailable(
+                f"The KNX bus is busy ({waiting} telegrams waiting); try again in a moment.",
+                waiting=waiting,
+            )
         xknx.telegrams.put_nowait(
             Telegram(
                 destination_address=self._group_address(address),

@@ -319,8 +319,9 @@ async def _renew(session: SignedIn, live: Any) -> datetime | None:
     fresh = await sign_in(session.config)
     try:
         await live.send({"type": "auth", "token": fresh.token})
+        session.api.token = fresh.token  # later HTTP calls (a new project) use it too
     finally:
-        await fresh.aclose(logout=False)
+        await fresh.aclose(logout=False)  # closes its HTTP client; the session lives on
     return None  # the new expiry arrives with the next hello
 
 

@@ -240,6 +240,8 @@ def command(obj: ResolvedObject, attribute: str, value: object) -> Write:
     if attr.write is None:
         raise Forbidden(f"{obj.id}.{attribute} is read only.")
     if attribute == "stop":
+        if value is not True:
+            raise ValueInvalid(f"{obj.id}.stop: send true to stop, got {value!r}")
         # DPT 1.010 (start/stop) stops with 0; step/stop (1.007) and trigger (1.017) take 1.
         value = dpt_main(attr.dpt) == 1 and attr.dpt != "1.010"
     try:

@@ -98,7 +98,7 @@ def encode(dpt: str, value: object) -> Payload:
         _expect(
             isinstance(value, int | float)
             and not isinstance(value, bool)
-            and math.isfinite(float(value)),
+            and (isinstance(value, int) or math.isfinite(value)),
             dpt,
             "a number",
             value,
@@ -119,7 +119,7 @@ def encode(dpt: str, value: object) -> Payload:
         _expect(isinstance(value, dict), dpt, "a mapping", value)
     try:
         return cls.to_knx(value)
-    except (XKNXException, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (XKNXException, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         limits = ""
         if issubclass(cls, DPTNumeric):
             limits = f" between {cls.value_min} and {cls.value_max}"

@@ -112,7 +112,13 @@ def build_services(
         setup_codes=setup_codes,
         before_commit=deploy_before_commit,
     )
-    objects = ObjectsService(bus=bus, project=project, events=events)
+    objects = ObjectsService(
+        bus=bus,
+        project=project,
+        events=events,
+        clock=clock,
+        throttle=settings.throttle.commands_per_user,
+    )
     return Services(
         settings=settings,
         store=store,

@@ -16,8 +16,9 @@ from typing import Any
 from domogate.core.export import NOT_OPERABLE_TYPES, can_operate, can_see
 from domogate.core.objects import AddressIndex, Write, command
 from domogate.core.project import Project
+from domogate.core.throttle import BucketSpec, TokenBucket
 from domogate.core.values import JsonValue
-from domogate.errors import Forbidden, NotFound
+from domogate.errors import Forbidden, NotFound, RateLimited
 from domogate.services.bus import Bus, BusStatus
 from domogate.services.context import Caller
 from domogate.services.events import (
@@ -27,6 +28,7 @@ from domogate.services.events import (
     ObjectStateChanged,
     ProjectChanged,
 )
+from domogate.services.ports import Clock
 from domogate.services.project_state import ProjectState
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,19 @@ State = dict[str, JsonValue]
 class ObjectsService:
     """Implements :class:`~domogate.services.bus.BusListener` for the bus it drives."""
 
-    def __init__(self, *, bus: Bus, project: ProjectState, events: EventHub) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        project: ProjectState,
+        events: EventHub,
+        clock: Clock,
+        throttle: BucketSpec,
+    ) -> None:
         self._bus = bus
+        self._clock = clock
+        self._throttle = throttle
+        self._buckets: dict[str, TokenBucket] = {}  # user id -> commands left
         self._project = project
         self._events = events
         self._index = AddressIndex()
@@ -81,11 +94,13 @@ class ObjectsService:
         for object_id, resolved in index.objects.items():
             old = self._states.get(object_id, {})
             previous = self._index.objects.get(object_id)
-            same_kind = previous is not None and previous.type == resolved.type
             state = resolved.initial_state()
-            if same_kind:
+            if previous is not None and previous.type == resolved.type:
                 for name in state:
-                    state[name] = old.get(name)
+                    # A value stays only while its addresses and datapoint type do: anything
+                    # else means another device or another unit; the bus will tell.
+                    if previous.attributes.get(name) == resolved.attributes[name]:
+                        state[name] = old.get(name)
             states[object_id] = state
         self._index = index
         self._states = states
@@ -174,11 +189,22 @@ class ObjectsService:
         if resolved is None:
             raise NotFound(f"No object {object_id!r}.")
         write = command(resolved, attribute, value)
+        self._take_token(caller.user.id)
         await self._bus.write(write.address, write.dpt, write.value)
         # Like a KNX device on the same group address, take the written value at once; the
         # actuator's state feedback (if bound) confirms or corrects it.
         self.on_value(write.address, write.value)
         return write
+
+    def _take_token(self, user_id: str) -> None:
+        now = self._clock.monotonic()
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            if len(self._buckets) > 10_000:  # forget users that have been quiet
+                self._buckets = {k: b for k, b in self._buckets.items() if not b.is_full(now)}
+            bucket = self._buckets[user_id] = TokenBucket.full(self._throttle, now)
+        if not bucket.take(now):
+            raise RateLimited(bucket.retry_after(now), "Too many commands; slow down.")
 
 
 def _sees(groups: frozenset[str] | None, group: str) -> bool:

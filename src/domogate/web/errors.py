@@ -94,6 +94,8 @@ def install(app: FastAPI) -> None:
             err = e.PayloadTooLarge()
         elif exc.status_code == 405:
             err = e.InvalidInput("Method not allowed on this route.")
+        elif exc.status_code == 400:  # e.g. a body the JSON parser gave up on
+            err = e.InvalidInput("The request body could not be read as JSON.")
         else:
             err = e.DomogateError(str(exc.detail))
         return JSONResponse({"error": err.to_dict()}, status_code=exc.status_code)

@@ -21,8 +21,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.core.accounts import User
-from domogate.core.throttle import BucketSpec, TokenBucket
-from domogate.errors import DomogateError, InvalidInput, RateLimited, Unauthenticated
+from domogate.errors import DomogateError, InvalidInput, Unauthenticated
 from domogate.services.bus import BusStatus
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 LIVE_PATH = "/api/ws"
 WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
-COMMANDS = BucketSpec(capacity=50, rate=20.0)  # per connection: bursts of 50, then 20/s
 
 
 class Disconnected(Exception):
@@ -89,7 +87,7 @@ _CLOSE = "close"
 
 
 class Connection:
-    __slots__ = ("caller", "closing", "commands", "limit", "queue", "sender", "socket")
+    __slots__ = ("caller", "closing", "limit", "queue", "sender", "socket")
 
     def __init__(self, socket: RawSocket, caller: Caller, limit: int) -> None:
         self.socket = socket
@@ -98,7 +96,6 @@ class Connection:
         self.queue: deque[Any] | None = None  # created on demand: idle clients hold none
         self.closing = False
         self.sender: asyncio.Task[None] | None = None
-        self.commands: TokenBucket | None = None  # created at the first command
 
     @property
     def group(self) -> str:
@@ -146,7 +143,9 @@ class Connection:
             pending = coro.send(None)
         except StopIteration:
             return
-        except Disconnected:
+        except Exception as exc:  # gone, or a server that refuses to send any more
+            if not isinstance(exc, Disconnected):
+                log.debug("send failed; treating the client as gone", exc_info=True)
             self.closing = True
             self.queue = None
             return
@@ -157,7 +156,7 @@ class Connection:
     async def _resume(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
         try:
             await finish_started(coro, pending)
-        except Disconnected:
+        except Exception:
             self.closing = True
             self.queue = None
             return
@@ -177,7 +176,7 @@ class Connection:
                     return
                 await socket.send_text(item if isinstance(item, str) else json.dumps(item))
             self.queue = None  # idle again
-        except Disconnected:
+        except Exception:  # Disconnected, or a server that refuses to send any more
             self.closing = True
             self.queue = None
 
@@ -216,15 +215,18 @@ class LiveHub:
         self._supervisor: asyncio.Task[None] | None = None
         self._recheck_interval = recheck_interval
         self._stop = asyncio.Event()
+        self._refreshing: asyncio.Task[None] | None = None  # after a deploy, see _after_deploy
         services.events.subscribe(self._on_event)
 
     # --- keeping open connections honest ------------------------------------------------
 
-    async def recheck(self) -> list[User]:
+    async def recheck(self, announce: bool = True) -> list[User]:
         """Close connections whose session ended or whose user was revoked or expired,
         and refresh each connection's view of its user (an admin may have been demoted
-        by the local maintenance command). Returns the users it read (none when there is
-        no connection to check)."""
+        by the local maintenance command, a deploy may have moved a user to another
+        group). With ``announce``, a connection whose group or admin flag changed gets a
+        new ``hello`` and the states its group may now see. Returns the users it read
+        (none when there is no connection to check)."""
         if not self.connections:
             return []
         now = self.services.clock.now()
@@ -242,8 +244,19 @@ class LiveHub:
             elif user.is_account_expired(now):
                 conn.close(WS_CLOSE["account_expired"], "account_expired", "Account expired.")
             elif user != conn.caller.user:
+                before = conn.caller.user
                 conn.caller = replace(conn.caller, user=user)
+                if announce and (before.group, before.admin) != (user.group, user.admin):
+                    self._announce(conn)
         return listed
+
+    def _announce(self, conn: Connection) -> None:
+        """Tell a connection who it is now and what it may see."""
+        conn.push(self._hello(conn))
+        conn.push(self._states_text(conn.group))
+        if conn.is_admin:
+            conn.push(_bus_message(self.services.objects.bus_status))
+            self._schedule_clients_push()
 
     def _ensure_supervisor(self) -> None:
         if self._supervisor is None or self._supervisor.done():
@@ -267,14 +280,10 @@ class LiveHub:
         if isinstance(event, ObjectStateChanged):
             self._fan_out_state(event)
         elif isinstance(event, ProjectChanged):
-            text = json.dumps({"type": "project", "version": event.version})
-            states: dict[str, str] = {}  # one serialisation per group
-            for conn in list(self.connections):
-                conn.push(text)
-                group = conn.group
-                if group not in states:
-                    states[group] = self._states_text(group)
-                conn.push(states[group])
+            previous = self._refreshing
+            self._refreshing = asyncio.get_running_loop().create_task(
+                self._after_deploy(event.version, previous)
+            )
         elif isinstance(event, BusStatusChanged):
             text = json.dumps(_bus_message(event.status))
             for conn in list(self.connections):
@@ -287,7 +296,33 @@ class LiveHub:
         elif isinstance(event, ClientsChanged):
             self._schedule_clients_push()
 
+    async def _after_deploy(self, version: int, previous: asyncio.Task[None] | None) -> None:
+        """A deploy may move users between groups: read them again before telling anyone
+        what they may now see (commands wait for this; state changes meanwhile are in the
+        complete states sent at the end)."""
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        try:
+            await self.recheck(announce=False)
+        except Exception:
+            log.exception("could not recheck live connections after a deploy")
+        text = json.dumps({"type": "project", "version": version})
+        states: dict[str, str] = {}  # one serialisation per group
+        for conn in list(self.connections):
+            if conn.closing:
+                continue
+            conn.push(text)
+            group = conn.group
+            if group not in states:
+                states[group] = self._states_text(group)
+            conn.push(states[group])
+            if conn.is_admin:
+                conn.push(_bus_message(self.services.objects.bus_status))
+
     def _fan_out_state(self, event: ObjectStateChanged) -> None:
+        if self._refreshing is not None and not self._refreshing.done():
+            return  # the complete states follow the deploy's recheck
         text = json.dumps({"type": "state", "object": event.object_id, "state": event.state})
         groups = event.visible_to
         for conn in list(self.connections):
@@ -332,7 +367,7 @@ class LiveHub:
         for conn in list(self.connections):
             conn.close(1001, None, "server shutting down")
         self._stop.set()
-        for task in (self._supervisor, self._flush_task):
+        for task in (self._supervisor, self._flush_task, self._refreshing):
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
@@ -447,16 +482,17 @@ class LiveHub:
                 raise InvalidInput('A command needs a "value".')
             if request_id is not None and not isinstance(request_id, str | int):
                 raise InvalidInput('"id" must be text or a number.')
-            now = self.services.clock.monotonic()
-            if conn.commands is None:
-                conn.commands = TokenBucket.full(COMMANDS, now)
-            if not conn.commands.take(now):
-                raise RateLimited(conn.commands.retry_after(now), "Too many commands; slow down.")
+            if self._refreshing is not None and not self._refreshing.done():
+                await asyncio.shield(self._refreshing)  # a deploy may have moved this user
             await self.services.objects.command(conn.caller, object_id, attribute, message["value"])
             reply["ok"] = True
         except DomogateError as exc:
             reply["ok"] = False
             reply["error"] = exc.to_dict()
+        except Exception:
+            log.exception("command failed")
+            reply["ok"] = False
+            reply["error"] = DomogateError().to_dict()
         conn.push(reply)
 
     @staticmethod
@@ -482,7 +518,7 @@ def _parse(raw: str) -> dict[str, Any]:
         raise InvalidInput("Message too large.")
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidInput("Messages must be JSON objects.") from exc
     if not isinstance(message, dict):
         raise InvalidInput("Messages must be JSON objects.")
