@@ -56,8 +56,9 @@ def test_table_follows_expiry_presence_and_devices_live(
     newcomer.goto(f"{house.url}/join#v=1&s={house.server_id()}&otp={otp}")
     newcomer.get_by_role("button", name="Connect").click()
     expect(newcomer.get_by_role("switch", name="Living room light")).to_be_visible()
-    # The guests group does not see the family-only shutter.
+    # The guests group does not see the family-only shutter; no admin, no Advanced settings.
     expect(newcomer.get_by_role("heading", name="Living room shutter")).to_have_count(0)
+    expect(newcomer.get_by_role("button", name="Advanced settings")).to_have_count(0)
     expect(row_of(admin, "Frank").get_by_text("Online")).to_be_visible()
     newcomer.close()
     expect(row_of(admin, "Frank").get_by_text("Offline")).to_be_visible(timeout=5000)
@@ -110,6 +111,13 @@ def test_table_follows_expiry_presence_and_devices_live(
     form.get_by_label("Account valid until").fill("2030-01-02T12:00")
     form.get_by_role("button", name="Save").click()
     expect(row_of(admin, "Visitor").get_by_text("until")).to_be_visible()
+    expect(row_of(admin, "Visitor").get_by_text("admin", exact=True)).to_have_count(0)
+    # And a second administrator.
+    admin.get_by_role("button", name="Add user").click()
+    form.get_by_label("Name").fill("Helper")
+    form.get_by_label("Administrator").check()
+    form.get_by_role("button", name="Save").click()
+    expect(row_of(admin, "Helper").get_by_text("admin", exact=True)).to_be_visible()
 
     # Frank's audit trail.
     row_of(admin, "Frank").get_by_role("button", name="History").click()
