@@ -345,6 +345,7 @@ function confirmRevoke(c) {
     "form",
     { class: "revoke-form" },
     h("p", { text: t("revoke.explain") }),
+    session.user && session.user.id === c.id ? h("p", { class: "alert", text: t("revoke.self") }) : null,
     h("fieldset", { class: "choices" }, h("legend", { class: "sr-only", text: t("revoke.what") }), choices),
     error,
     h("div", { class: "button-row end" }, h("button", { type: "button", class: "ghost", text: t("common.cancel"), onclick: () => dialog.close() }), h("button", { type: "submit", class: "danger", text: t("row.revoke") })),
