@@ -201,6 +201,10 @@ def test_server_restart_reconnects_by_itself(house: House, new_context: Any) -> 
     expect(light).to_be_visible()
     house.server.stop(signal.SIGKILL)
     expect(page.get_by_text("Connection lost — reconnecting…")).to_be_visible()
+    light.click()  # nothing can be sent: the card says so, the switch keeps its state
+    card = page.locator("article", has=light)
+    expect(card.get_by_role("status")).to_have_text("Not connected; nothing was sent.")
+    expect(light).to_have_attribute("aria-checked", "false")
     house.server.start()  # sessions were in memory: the client signs in again with its key
     expect(page.get_by_text("Connection lost — reconnecting…")).to_be_hidden(timeout=15_000)
     light.click()
