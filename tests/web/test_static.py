@@ -75,3 +75,13 @@ def test_manifest_icons_exist() -> None:
     for icon in manifest["icons"]:
         rel = icon["src"].removeprefix("/static/")
         assert STATIC.joinpath(rel).is_file(), icon["src"]
+
+
+async def test_every_file_the_service_worker_caches_is_served(live: Live) -> None:
+    source = STATIC.joinpath("sw.js").read_text("utf-8")
+    shell = re.findall(r'^\s*"(/[^"]*)",?$', source, flags=re.MULTILINE)
+    assert "/" in shell and "/static/js/main.js" in shell
+    scripts = {f"/static/js/{e.name}" for e in STATIC.joinpath("js").iterdir()}
+    assert scripts - {"/static/js/maintenance.js"} <= set(shell)  # the client works offline
+    for path in shell:
+        assert (await live.http.get(path)).status_code == 200, path
