@@ -68,7 +68,9 @@ def serve(
         "tunneling",
         "--knx-connection",
         envvar="DOMOGATE_KNX_CONNECTION",
-        help="tunneling (UDP), tunneling_tcp, routing (multicast) or automatic (discovery).",
+        help="tunneling (UDP), tunneling_tcp, routing (multicast) or automatic (discovery); "
+        "with --knx-keyring, tunneling_tcp and routing are KNX IP Secure "
+        "(or say tunneling_tcp_secure / routing_secure).",
     ),
     knx_local_ip: str | None = typer.Option(
         None, "--knx-local-ip", envvar="DOMOGATE_KNX_LOCAL_IP", help="Local address to use."
@@ -136,7 +138,14 @@ def serve(
         run_server(settings, log_level=log_level)
 
 
-KNX_CONNECTIONS = ("tunneling", "tunneling_tcp", "routing", "automatic")
+KNX_CONNECTIONS = (
+    "tunneling",
+    "tunneling_tcp",
+    "tunneling_tcp_secure",
+    "routing",
+    "routing_secure",
+    "automatic",
+)
 
 
 def knx_settings(
@@ -160,7 +169,7 @@ def knx_settings(
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             raise InvalidInput(f"--knx-gateway: bad port in {gateway!r}; use HOST or HOST:PORT.")
         port = int(port_text)
-    if required and connection in ("tunneling", "tunneling_tcp") and not host:
+    if required and connection.startswith("tunneling") and not host:
         raise InvalidInput(
             f"--bus knx with --knx-connection {connection} needs --knx-gateway HOST[:PORT] "
             "(or --knx-connection routing / automatic)."
