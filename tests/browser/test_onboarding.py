@@ -13,6 +13,7 @@ import zxingcpp
 from PIL import Image
 
 from tests.browser.conftest import (
+    ADMIN_PASSWORD,
     PHONE,
     House,
     login_admin,
@@ -130,6 +131,13 @@ def test_without_automatic_authentication_the_popup_returns(house: House, new_co
     popup = page.get_by_role("dialog", name="Authentication")
     expect(popup).to_be_visible()
     expect(popup.get_by_label("Username", exact=True)).to_have_value("alice")
+    # Signing in again from the same browser keeps its device: no new row per sign-in.
+    popup.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    popup.get_by_role("button", name="Connect").click()
+    expect(popup).to_be_hidden()
+    open_manage_clients(page)
+    devices = row_of(page, "alice").locator("ul.devices li")
+    expect(devices).to_have_count(1)
 
 
 def test_hostile_name_is_shown_as_text(house: House, new_context: Any) -> None:

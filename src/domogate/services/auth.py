@@ -145,8 +145,17 @@ class AuthService:
             await self._audit.record("login.password", exc.code, ctx, actor=user)
             raise
         now = self._clock.now()
-        device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
-        await self._store.add_device(device)
+        # The same browser or CLI signing in with its password again (automatic
+        # authentication off) keeps its device instead of adding one per sign-in.
+        devices = await self._store.list_devices(user.id)
+        device = next(
+            (d for d in devices if d.public_key == public_key and d.revoked_at is None), None
+        )
+        if device is None:
+            device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
+            await self._store.add_device(device)
+        else:
+            await self._audit.touch(device.id, now, ctx.path)
         auth = self._open(user, device, ctx, now)
         await self._audit.record(
             "login.password", "ok", ctx, actor=user, target=user.id, device_id=device.id
@@ -245,10 +254,19 @@ class AuthService:
         return IssuedChallenge(challenge, expires)
 
     async def sign_in_device(
-        self, ctx: RequestContext, device_id: str, challenge: str, signature: str
+        self,
+        ctx: RequestContext,
+        device_id: str,
+        challenge: str,
+        signature: str,
+        current_token: str | None = None,
     ) -> Authenticated:
+        """Automatic authentication. With it off in the project, a device may still renew
+        a session it holds (``current_token``, still open): that is no new start."""
         try:
-            if not self._project.system.automatic_authentication:
+            if not self._project.system.automatic_authentication and not self._renews(
+                current_token, device_id
+            ):
                 raise AutomaticAuthenticationDisabled()
             entry = self._challenges.pop(challenge, None) if isinstance(challenge, str) else None
             now = self._clock.now()
@@ -275,6 +293,15 @@ class AuthService:
         auth = self._open(user, device, ctx, now)
         await self._audit.record("sign_in.device", "ok", ctx, actor=user, device_id=device.id)
         return auth
+
+    def _renews(self, token: str | None, device_id: str) -> bool:
+        if not token:
+            return False
+        try:
+            session = self._sessions.get(token, self._clock.now())
+        except DomogateError:
+            return False
+        return session.device_id == device_id
 
     # --- sessions ---------------------------------------------------------------------
 

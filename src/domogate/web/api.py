@@ -217,8 +217,15 @@ def build_router(services: Services) -> APIRouter:
 
     @r.post("/auth/device", tags=["auth"])
     async def sign_in_device(body: DeviceSignIn, request: Request) -> dict[str, Any]:
+        """Automatic authentication; with ``Authorization: Bearer`` of a session of the
+        same device it renews that session even where automatic authentication is off."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
         auth = await services.auth.sign_in_device(
-            context_of(request), body.device_id, body.challenge, body.signature
+            context_of(request),
+            body.device_id,
+            body.challenge,
+            body.signature,
+            current_token=token.strip() if scheme.lower() == "bearer" else None,
         )
         return authenticated_json(services, auth)
 

@@ -79,15 +79,26 @@ export async function signInWithDevice() {
   const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId } });
   const message = `domogate-sign-in\n${session.serverId}\n${record.deviceId}\n${issued.challenge}`;
   const signature = await keys.sign(record.privateKey, message);
+  // With a session still open, this is a renewal: the server allows it even when the
+  // project turns automatic authentication off (only a new start must ask).
   const auth = await api("POST", "/api/auth/device", {
     body: { device_id: record.deviceId, challenge: issued.challenge, signature },
+    token: session.token || undefined,
   });
   return adopt(auth);
 }
 
 /** Password login or OTP redemption; enrols a new device key for this browser. */
 export async function enrol(kind, fields) {
-  const pair = await keys.newKeyPair();
+  // Signing in again with a password keeps this browser's device (the server recognises
+  // its key) instead of enrolling one more; an OTP always brings a new device.
+  const stored = kind === "password" ? await storedDevice() : undefined;
+  const sameUser =
+    stored && stored.privateKey && stored.publicKey &&
+    (stored.username || "").toLowerCase() === (fields.username || "").trim().toLowerCase();
+  const pair = sameUser
+    ? { privateKey: stored.privateKey, publicKey: stored.publicKey }
+    : await keys.newKeyPair();
   const device = { name: deviceName(), public_key: await keys.publicKeyOf(pair) };
   const body =
     kind === "otp"
