@@ -49,21 +49,30 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def bench_settings(folder: Path, port: int) -> ServerSettings:
+    """Server settings for benchmarks: plain HTTP, cheap hashes, and the flood guards
+    lifted (one benchmark client signs in and sends commands thousands of times from one
+    address), so that the figures measure the paths, not the guards."""
+    return ServerSettings(
+        data_dir=folder,
+        port=port,
+        insecure_http=True,
+        argon2=Argon2Parameters.cheap_for_tests(),
+        throttle=ThrottleSettings(
+            challenge_per_source=BucketSpec(1e9, 1e9), commands_per_user=BucketSpec(1e9, 1e9)
+        ),
+    )
+
+
 def run_domogate(port: int, folder: str) -> None:
+    """A domogate server (simulated bus, the test project deployed), in a child process."""
     import uvicorn
 
     from domogate.server import open_services, prepare_data, uvicorn_config
     from domogate.services.context import RequestContext
     from domogate.web.app import create_app
 
-    settings = ServerSettings(
-        data_dir=Path(folder),
-        port=port,
-        insecure_http=True,
-        argon2=Argon2Parameters.cheap_for_tests(),
-        # one benchmark client signs in thousands of times from one address
-        throttle=ThrottleSettings(challenge_per_source=BucketSpec(1e9, 1e9)),
-    )
+    settings = bench_settings(Path(folder), port)
 
     async def main() -> None:
         data, _ = prepare_data(settings)

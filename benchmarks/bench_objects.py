@@ -26,7 +26,6 @@ import asyncio
 import json
 import multiprocessing
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,40 +38,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import websockets
 
+from benchmarks.bench_idle_ws import (
+    bench_settings,
+    domogate_tokens,
+    free_port,
+    run_domogate,
+    wait_http,
+)
 from domogate.core import devicekeys
-from domogate.core.throttle import BucketSpec
-from domogate.security.passwords import Argon2Parameters
-from domogate.settings import ServerSettings, ThrottleSettings
 from tests.services.conftest import ADMIN_PASSWORD, project_data
 
 OBJECT = "hall"  # a switch every group sees (tests/services/conftest.py)
 WORST: dict[str, list[float]] = {}  # the last client's latency, round by round
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def settings_for(folder: Path, port: int) -> ServerSettings:
-    # One benchmark client signs in and sends commands thousands of times: lift the
-    # per-source challenge and per-user command limits (guards against floods) so that this
-    # measures the paths themselves, not the guards.
-    return ServerSettings(
-        data_dir=folder,
-        port=port,
-        insecure_http=True,
-        argon2=Argon2Parameters.cheap_for_tests(),
-        throttle=ThrottleSettings(
-            challenge_per_source=BucketSpec(1e9, 1e9), commands_per_user=BucketSpec(1e9, 1e9)
-        ),
-    )
 
 
 # --- 1. command to bus write --------------------------------------------------------------
@@ -87,7 +69,7 @@ async def command_latency(n: int, folder: Path) -> dict[str, float]:
     from domogate.web.app import create_app
 
     port = free_port()
-    settings = settings_for(folder, port)
+    settings = bench_settings(folder, port)
     data, _ = prepare_data(settings)
     services = await open_services(settings, data)
     await services.start()
@@ -192,28 +174,6 @@ async def echo_round_trips(n: int, message: str) -> list[float]:
 # --- 2. fan-out -----------------------------------------------------------------------------
 
 
-def run_domogate(port: int, folder: str) -> None:
-    import uvicorn
-
-    from domogate.server import open_services, prepare_data, uvicorn_config
-    from domogate.services.context import RequestContext
-    from domogate.web.app import create_app
-
-    settings = settings_for(Path(folder), port)
-
-    async def main() -> None:
-        data, _ = prepare_data(settings)
-        services = await open_services(settings, data)
-        await services.start()
-        await services.deploy.deploy(
-            RequestContext("bench"), project_data(), setup_code=data.setup_code()
-        )
-        app = create_app(settings, services)
-        await uvicorn.Server(uvicorn_config(app, settings, data, "warning")).serve()
-
-    asyncio.run(main())
-
-
 def run_bare_broadcast(port: int) -> None:
     """Answers the first message with a hello; a message "go:TEXT" broadcasts TEXT to every
     other connection with `websockets.broadcast`."""
@@ -239,52 +199,19 @@ def run_bare_broadcast(port: int) -> None:
     asyncio.run(main())
 
 
-async def wait_http(url: str) -> None:
-    async with httpx.AsyncClient() as c:
-        for _ in range(300):
-            try:
-                if (await c.get(url)).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def domogate_tokens(base: str, n: int) -> tuple[list[str], str]:
-    """n session tokens of bob (guests: sees the switch), and one of alice (the sender)."""
+async def sender_token(base: str) -> str:
+    """A session of alice (an admin of the test project): she sends the commands."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         key = devicekeys.generate_private_key()
         r = await c.post(
             "/api/auth/password",
             json={
-                "username": "bob",
-                "password": "bob-password",
-                "device": {"name": "bench", "public_key": devicekeys.public_key_of(key)},
-            },
-        )
-        device_id, server_id = r.json()["device"]["id"], r.json()["server_id"]
-        tokens = []
-        for _ in range(n):
-            ch = (await c.post("/api/auth/challenge", json={"device_id": device_id})).json()
-            sig = devicekeys.sign(
-                key, devicekeys.challenge_message(server_id, device_id, ch["challenge"])
-            )
-            r = await c.post(
-                "/api/auth/device",
-                json={"device_id": device_id, "challenge": ch["challenge"], "signature": sig},
-            )
-            tokens.append(r.json()["session"]["token"])
-        admin_key = devicekeys.generate_private_key()
-        r = await c.post(
-            "/api/auth/password",
-            json={
                 "username": "alice",
                 "password": ADMIN_PASSWORD,
-                "device": {"name": "sender", "public_key": devicekeys.public_key_of(admin_key)},
+                "device": {"name": "sender", "public_key": devicekeys.public_key_of(key)},
             },
         )
-        return tokens, r.json()["session"]["token"]
+        return str(r.json()["session"]["token"])
 
 
 class Fleet:
@@ -337,7 +264,8 @@ def state_text(value: bool) -> str:
 async def fan_out_domogate(port: int, clients: int, rounds: int) -> list[float]:
     base = f"http://127.0.0.1:{port}"
     await wait_http(base + "/api/info")
-    tokens, admin = await domogate_tokens(base, clients)
+    tokens = await domogate_tokens(base, clients)  # bob's: a guest who sees the switch
+    admin = await sender_token(base)
     fleet = Fleet()
     await fleet.open(f"ws://127.0.0.1:{port}/api/ws", tokens)
     sender = await websockets.connect(f"ws://127.0.0.1:{port}/api/ws", compression=None)
