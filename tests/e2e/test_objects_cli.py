@@ -34,13 +34,19 @@ def wait_for_state(config: Path, object_id: str, expected: dict[str, object]) ->
     raise AssertionError(f"{object_id}: {state} never became {expected}")
 
 
-def test_state_set_and_permissions_from_the_command_line(
-    server: ServerProcess, tmp_path: Path
-) -> None:
+@pytest.fixture
+def configs(server: ServerProcess, tmp_path: Path) -> tuple[Path, Path]:
+    """The project with objects deployed; CLI configs of alice (family, admin) and bob
+    (guests)."""
     deploy_first(project_with_objects(tmp_path), server)
     alice, bob = tmp_path / "alice", tmp_path / "bob"
     connect_with_password(server, "alice", "alice-password", alice)
     connect_with_password(server, "bob", "bob-password", bob)
+    return alice, bob
+
+
+def test_state_set_and_permissions_from_the_command_line(configs: tuple[Path, Path]) -> None:
+    alice, bob = configs
 
     listing = run_json("state", "--config", str(alice))["objects"]
     assert [o["id"] for o in listing] == ["light", "dimmer", "thermostat"]
@@ -70,13 +76,8 @@ def test_state_set_and_permissions_from_the_command_line(
     assert "Living light" in table and "21.52 °C" in table
 
 
-def test_watch_streams_changes_to_those_who_may_see_them(
-    server: ServerProcess, tmp_path: Path
-) -> None:
-    deploy_first(project_with_objects(tmp_path), server)
-    alice, bob = tmp_path / "alice", tmp_path / "bob"
-    connect_with_password(server, "alice", "alice-password", alice)
-    connect_with_password(server, "bob", "bob-password", bob)
+def test_watch_streams_changes_to_those_who_may_see_them(configs: tuple[Path, Path]) -> None:
+    alice, bob = configs
     watcher = subprocess.Popen(
         [*CLI, "watch", "light", "--json", "--count", "1", "--config", str(bob)],
         stdout=subprocess.PIPE,
