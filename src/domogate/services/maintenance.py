@@ -91,8 +91,7 @@ class MaintenanceService:
                 (self._per_source, source_key(ctx.source)),
                 (self._per_account, SERVICE_ACCOUNT),
             )
-            current = self._project.project
-            service_hash = current.system.password if current else None
+            service_hash = self._project.system.password  # None before any project
             if service_hash is None:
                 raise Conflict(
                     "This server has no service password yet: set one in the project "

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from domogate.core.export import NOT_OPERABLE_TYPES, can_operate, can_see
 from domogate.core.objects import AddressIndex, Write, command
-from domogate.core.project import Project
+from domogate.core.project import Project, ProjectObject
 from domogate.core.throttle import BucketSpec, TokenBucket
 from domogate.core.values import JsonValue
 from domogate.errors import Forbidden, NotFound, RateLimited
@@ -81,7 +80,7 @@ class ObjectsService:
                 await asyncio.wait_for(self._configuring, 5)
         await self._bus.stop()
 
-    def _objects(self) -> list[Any]:
+    def _objects(self) -> list[ProjectObject]:
         project = self._project.project
         return list(project.objects) if project else []
 
@@ -164,9 +163,6 @@ class ObjectsService:
             for object_id, state in self._states.items()
             if _sees(self._visible.get(object_id), group)
         }
-
-    def visible_groups(self, object_id: str) -> frozenset[str] | None:
-        return self._visible.get(object_id)
 
     # --- commands -------------------------------------------------------------------------
 

@@ -326,7 +326,7 @@ class LiveHub:
         text = json.dumps({"type": "state", "object": event.object_id, "state": event.state})
         groups = event.visible_to
         for conn in list(self.connections):
-            if groups is None or conn.caller.user.group in groups:
+            if groups is None or conn.group in groups:
                 conn.push(text)
 
     def _states_text(self, group: str) -> str:
