@@ -133,7 +133,7 @@ async def test_open_store_migrates_quietly_and_matches_models(
     assert out.out == ""
 
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert {"users", "devices", "otps", "audit_events", "project_versions", "meta"} <= tables
@@ -694,3 +694,29 @@ async def test_hot_path_read_sees_every_commit_at_once(store: SqlAccountStore) -
     found = await store.get_device_and_user("d-hot")
     assert found is not None and found[1] is not None and found[1].revoked_at == NOW
     assert await store.get_device_and_user("nope") is None
+
+
+async def test_migration_0002_recomputes_name_keys_and_keeps_the_older_of_two_look_alikes(
+    db_path: Path,
+) -> None:
+    """A database written by 0001 (keys without inner spaces removed) is rekeyed: a name
+    with inner spaces is found again, and of two names that become one the older keeps it."""
+    from domogate.storage.sql import sync_url_for, upgrade_database
+
+    upgrade_database(sync_url_for(url_of(db_path)), "0001")
+    with sqlite3.connect(db_path) as conn:
+        for i, (name, key) in enumerate([("Ann e", "ann e"), ("anne", "anne"), ("Bob", "bob")]):
+            conn.execute(
+                "INSERT INTO users (id, name, name_key, group_name, admin, origin, created_at,"
+                " allowed_paths) VALUES (?, ?, ?, 'family', 0, 'admin', ?, 'local')",
+                (f"u{i}", name, key, f"2026-01-0{i + 1} 00:00:00.000000"),
+            )
+    conn.close()
+    store = await open_store(url_of(db_path))
+    try:
+        found = await store.find_user_by_name("ANNE")
+        assert found is not None and found.id == "u0"
+        assert (await store.find_user_by_name("ａnn e")).id == "u0"  # type: ignore[union-attr]
+        assert (await store.find_user_by_name("b o b")).id == "u2"  # type: ignore[union-attr]
+    finally:
+        await store.close()

@@ -24,3 +24,20 @@ def clean_name(raw: object, what: str = "name", max_len: int = MAX_NAME) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         raise InvalidInput(f"The {what} contains control characters.")
     return name
+
+
+def name_key(name: str) -> str:
+    """The one identity of a user name, used by the store, authentication, deploy, the
+    configurator and throttling alike: look-alike spellings are one name.
+
+    Unicode compatibility forms (full-width ``ａdmin``), case (``ADMIN``), spaces anywhere
+    (``ad min``) and invisible format characters do not make a different name. The key is
+    bounded in length so that a long string costs nothing more than a short one.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name[:512]).casefold())
+    return "".join(
+        c for c in folded if not c.isspace() and unicodedata.category(c) not in _INVISIBLE
+    )[:255]
+
+
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})

@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domogate.core.names import name_key
 from domogate.core.objects import binding_problems
 from domogate.errors import ProjectInvalid
 
@@ -448,9 +449,10 @@ class Project(_Model):
         return self.groups[0].name
 
     def user(self, name: str) -> ProjectUser | None:
-        """The user with this name (names are case-insensitive), or None."""
-        wanted = name.casefold()
-        return next((u for u in self.users if u.name.casefold() == wanted), None)
+        """The user with this name (one name whatever its case, spacing or compatibility
+        form: :func:`domogate.core.names.name_key`), or None."""
+        wanted = name_key(name)
+        return next((u for u in self.users if name_key(u.name) == wanted), None)
 
     def page(self, page_id: str) -> Page | None:
         return next((p for p in self.pages if p.id == page_id), None)
@@ -489,13 +491,13 @@ def reference_problems(project: Project) -> list[tuple[Loc, str]]:
 
     seen = {}
     for i, user in enumerate(project.users):
-        key = user.name.casefold()
+        key = name_key(user.name)
         if key in seen:
             problems.append(
                 (
                     ("users", i, "name"),
                     f"duplicate user name {user.name!r} (already used by users[{seen[key]}]; "
-                    "user names are case-insensitive)",
+                    "user names ignore case, spaces and look-alike characters)",
                 )
             )
         else:

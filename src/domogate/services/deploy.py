@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from domogate.core.accounts import ProjectVersion, User, UserOrigin
+from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
 from domogate.core.throttle import source_key
 from domogate.errors import (
@@ -126,8 +127,8 @@ class DeployService:
         existing = await self._store.list_users()
         devices = await self._store.list_devices()
         with_devices = {d.user_id for d in devices if d.revoked_at is None}
-        by_key = {u.name.casefold(): u for u in existing if u.name}
-        wanted = {u.name.casefold(): u for u in project.users}
+        by_key = {name_key(u.name): u for u in existing if u.name}
+        wanted = {name_key(u.name): u for u in project.users}
 
         upserts: list[User] = []
         created: list[str] = []
@@ -173,7 +174,7 @@ class DeployService:
         delete_ids: list[str] = []
         orphans: list[str] = []
         for u in existing:
-            if u.name and u.name.casefold() in wanted:
+            if u.name and name_key(u.name) in wanted:
                 continue
             if u.origin is UserOrigin.PROJECT:
                 if u.id in with_devices:

@@ -29,6 +29,7 @@ from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from domogate.core.ets import Candidate, ImportPlan, PlannedBinding
+from domogate.core.names import name_key
 from domogate.core.project import (
     ITEM_KEYS,
     Binding,
@@ -502,7 +503,7 @@ def _same_name(list_key: str, a: Any, b: str) -> bool:
     if not isinstance(a, str):
         return False
     if list_key == "users":
-        return a.casefold() == b.casefold()
+        return name_key(a) == name_key(b)
     return a == b
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -62,6 +61,7 @@ from domogate.core.accounts import (
     User,
     UserOrigin,
 )
+from domogate.core.names import name_key
 from domogate.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -79,11 +79,6 @@ CURRENT_PROJECT_KEY = "current_project_version"
 
 _MODE_OPTION = "domogate_mode"
 _MIGRATION_LOCK = threading.Lock()
-
-
-def name_key(name: str) -> str:
-    """The key user names are unique and looked up by: NFKC, case-folded, trimmed."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold()).strip()
 
 
 # --- column types ------------------------------------------------------------------------
