@@ -23,12 +23,33 @@ class ThrottleSettings:
     """
 
     otp_per_source: BucketSpec = BucketSpec(capacity=10, rate=1 / 6)
-    otp_global: BucketSpec = BucketSpec(capacity=60, rate=1.0)
-    # Password logins: per source, and per account name (failures only).
+    # The global OTP budget (well-formed guesses only) is split in two: a shared part, and
+    # a reserve that only sources without a recent failure may use, so that a few flooding
+    # addresses cannot starve a newcomer. Together: 60 at once, then 1 per second.
+    otp_global: BucketSpec = BucketSpec(capacity=40, rate=0.7)
+    otp_global_reserve: BucketSpec = BucketSpec(capacity=20, rate=0.3)
+    # Password logins: per source, and per account name (failures only). A device that
+    # proves its key meets neither: it has a limit of its own (the "device cookie").
     password_per_source: BucketSpec = BucketSpec(capacity=10, rate=1 / 6)
     password_per_account: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
+    password_per_device: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
+    # The service password and the setup code: one secret, one limit wherever it is
+    # checked (deploy, maintenance page): per source and in total; sources on the server's
+    # own machine have a total of their own, so remote failures never lock them out.
+    service_per_source: BucketSpec = BucketSpec(capacity=10, rate=1 / 6)
+    service_global: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
+    service_local: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
+    def otp_guesses_within(self, window_s: float) -> float:
+        """At most this many OTP guesses are evaluated over any window (the bound)."""
+        return self.otp_global.max_attempts(window_s) + self.otp_global_reserve.max_attempts(
+            window_s
+        )
+
     # Device sign-in challenges per source (cheap, high: automatic sign-in storms are legit).
     challenge_per_source: BucketSpec = BucketSpec(capacity=100, rate=20.0)
+    # Failed device sign-ins per source: beyond this, failures answer rate_limited and are
+    # counted in one audit row per minute instead of a row each.
+    device_failures_per_source: BucketSpec = BucketSpec(capacity=20, rate=1 / 3)
     # Commands to objects per user (WebSocket and REST together): a person taps, a script
     # may burst, nobody floods the bus for the others.
     commands_per_user: BucketSpec = BucketSpec(capacity=50, rate=20.0)
@@ -64,6 +85,33 @@ class BusSettings:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """Connection-level guards (see docs/security.md, "Connection limits").
+
+    Sized for a building: 10,000 clients in total fit, a few hundred panels behind one
+    NAT are unlikely. ``total`` and ``per_address`` count TCP connections (HTTP and
+    WebSocket alike; IPv6 addresses by /64); the server lowers them to what its
+    open-file limit allows. The ``ws_*`` caps count WebSockets on ``/api/ws``.
+    """
+
+    # A connection must finish its TLS handshake and its request head within this time;
+    # a later request head must finish within it once its first byte arrived.
+    head_timeout_s: float = 10.0
+    total: int = 12_000
+    per_address: int = 256
+    # Over-cap clients answered with a 503 at the same time (each costs a TLS handshake);
+    # beyond that an over-cap connection is closed before TLS.
+    refusals: int = 64
+    # A new connection at a cap may close the oldest connection of the same scope that
+    # has not sent a request head after this many seconds (idle slots are not kept).
+    evict_idle_after_s: float = 1.0
+    ws_unauthenticated: int = 1_000
+    ws_unauthenticated_per_address: int = 32
+    ws_per_device: int = 8
+    ws_per_address: int = 192
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -75,6 +123,15 @@ class ServerSettings:
     session_ttl: timedelta = timedelta(minutes=15)
     challenge_ttl: timedelta = timedelta(seconds=60)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    # The guessing bound of docs/security.md assumes at most this many pending OTPs.
+    max_pending_otps: int = 100
+    # Sources that count as the server's own machine (maintenance page, local deploy).
+    local_sources: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Audit log retention: events older than this, or beyond the newest max_audit_events.
+    audit_retention: timedelta = timedelta(days=365)
+    max_audit_events: int = 1_000_000
+    # Repeated failures of one kind from one source are one audit row per window.
+    audit_aggregation_window_s: float = 60.0
     max_body_bytes: int = 64 * 1024
     max_deploy_bytes: int = 8 * 1024 * 1024
     password_workers: int = 2  # bounded pool for Argon2 so logins cannot starve the loop
@@ -84,6 +141,7 @@ class ServerSettings:
     deploy_pause_s: float = 0.0
     trust_proxy_headers: bool = False
     bus: BusSettings = field(default_factory=BusSettings)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def scheme(self) -> str:

@@ -13,6 +13,7 @@ from playwright import sync_api
 
 from domogate.cli.demo_cmd import demo_project
 from domogate.security.passwords import Argon2Parameters, Passwords
+from tests.deploy_auth import deploy_headers
 from tests.e2e.conftest import ServerProcess, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,7 +47,11 @@ class House:
         self.data = copy.deepcopy(self.data)
         self.data["system"].update(system)
         with self.server.http() as c:
-            r = c.post("/api/deploy", json={"project": self.data, "password": SERVICE_PASSWORD})
+            r = c.post(
+                "/api/deploy",
+                json={"project": self.data},
+                headers=deploy_headers(password=SERVICE_PASSWORD),
+            )
         assert r.status_code == 200, r.text
         return int(r.json()["version"])
 
@@ -85,7 +90,11 @@ def house(tmp_path: Path) -> Iterator[House]:
     try:
         data = house_project()
         with sp.http() as c:
-            r = c.post("/api/deploy", json={"project": data, "setup_code": sp.setup_code()})
+            r = c.post(
+                "/api/deploy",
+                json={"project": data},
+                headers=deploy_headers(setup_code=sp.setup_code()),
+            )
         assert r.status_code == 200, r.text
         yield House(sp, data)
     finally:

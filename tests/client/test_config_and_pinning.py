@@ -542,3 +542,9 @@ def test_websocket_urls() -> None:
     assert websocket_url("http://h:7550") == "ws://h:7550/api/ws"
     with pytest.raises(InvalidInput):
         websocket_url("ftp://h")
+
+
+def test_an_https_server_without_a_pin_is_refused_never_the_system_cas() -> None:
+    """Defence in depth: no enrolment (or any call) trusts the system's CA store."""
+    with pytest.raises(InvalidInput, match="No pinned certificate"):
+        ServerApi("https://127.0.0.1:7550", cert_pem=None)

@@ -14,6 +14,7 @@ import pytest
 from domogate.core import devicekeys
 from domogate.core.project import project_to_data
 from domogate.storage.projectfile import load_project, set_key
+from tests.deploy_auth import deploy_headers
 from tests.e2e.conftest import ServerProcess, free_port, new_project, redeem_over_http
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.slow
 def deploy(server: ServerProcess, project_dir: Path, **auth: str) -> httpx.Response:
     data = project_to_data(load_project(project_dir))
     with server.http() as c:
-        return c.post("/api/deploy", json={"project": data, **auth}, timeout=60)
+        return c.post(
+            "/api/deploy", json={"project": data}, headers=deploy_headers(**auth), timeout=60
+        )
 
 
 def login(server: ServerProcess, key: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import random
 from domogate.core import devicekeys, otp
 from domogate.errors import OtpInvalid, RateLimited
 from domogate.services.context import RequestContext
-from domogate.services.throttling import KeyedBuckets, take_all
+from domogate.services.throttling import OtpBudget
 from domogate.settings import ThrottleSettings
 from tests.services.conftest import Env
 
@@ -32,7 +32,7 @@ async def test_bruteforce_stays_under_the_documented_bound(env: Env) -> None:
     # The service-level attack runs over the default validity (2 h) to keep the test
     # short; test_global_bucket_bounds_a_day_of_guessing covers the 24-hour maximum.
     window = env.services.settings.otp_default_validity.total_seconds()
-    bound = spec.otp_global.max_attempts(window)
+    bound = spec.otp_guesses_within(window)
     assert bound == 60 + 7_200
 
     rng = random.Random(7)
@@ -93,20 +93,19 @@ async def test_one_source_is_throttled_alone(env: Env) -> None:
 def test_global_bucket_bounds_a_day_of_guessing() -> None:
     """The throttle alone, over the maximal validity, with 1,000 rotating sources."""
     spec = ThrottleSettings()
-    per_source = KeyedBuckets(spec.otp_per_source)
-    overall = KeyedBuckets(spec.otp_global)
+    budget = OtpBudget(spec.otp_per_source, spec.otp_global, spec.otp_global_reserve)
     window = 24 * 3600.0
     now = 0.0
     admitted = 0
     i = 0
     while now < window:
         try:
-            take_all(now, (per_source, f"s{i % 1000}"), (overall, "*"))
+            budget.take(f"s{i % 1000}", now, well_formed=True)
             admitted += 1
         except RateLimited as exc:
             now += min(exc.retry_after, 1.0)
         i += 1
-    bound = spec.otp_global.max_attempts(window)
+    bound = spec.otp_guesses_within(window)
     assert 0.99 * bound <= admitted <= bound
     probability = PENDING * admitted / (otp.SPACE_SIZE - admitted)
     assert probability < 1e-6

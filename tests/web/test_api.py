@@ -14,6 +14,7 @@ import zxingcpp
 from PIL import Image
 
 from domogate.core import devicekeys
+from tests.deploy_auth import deploy_headers
 from tests.services.conftest import SERVICE_PASSWORD, project_data
 from tests.web.conftest import Live
 
@@ -215,7 +216,9 @@ async def test_clients_are_told_the_new_project_version(live: Live) -> None:
     ws = await ws_open(live, bob)
     try:
         r = await live.http.post(
-            "/api/deploy", json={"project": project_data(), "password": SERVICE_PASSWORD}
+            "/api/deploy",
+            json={"project": project_data()},
+            headers=deploy_headers(password=SERVICE_PASSWORD),
         )
         assert r.status_code == 200, r.text
         assert r.json()["version"] == 2
@@ -226,15 +229,21 @@ async def test_clients_are_told_the_new_project_version(live: Live) -> None:
 
 
 async def test_deploy_refuses_bad_credentials_and_invalid_projects(live: Live) -> None:
-    r = await live.http.post("/api/deploy", json={"project": project_data(), "password": "wrong"})
+    r = await live.http.post(
+        "/api/deploy", json={"project": project_data()}, headers=deploy_headers(password="wrong")
+    )
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
     r = await live.http.post(
-        "/api/deploy", json={"project": project_data(), "setup_code": "ACDE-FGHJ-KLMN"}
+        "/api/deploy",
+        json={"project": project_data()},
+        headers=deploy_headers(setup_code="ACDE-FGHJ-KLMN"),
     )
     assert r.status_code == 401
     bad = project_data()
     bad["users"][0]["group"] = "nobody"
-    r = await live.http.post("/api/deploy", json={"project": bad, "password": SERVICE_PASSWORD})
+    r = await live.http.post(
+        "/api/deploy", json={"project": bad}, headers=deploy_headers(password=SERVICE_PASSWORD)
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "project_invalid"
     assert "users[0].group" in json.dumps(r.json())
     info = (await live.http.get("/api/info")).json()

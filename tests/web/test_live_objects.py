@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from tests.deploy_auth import deploy_headers
 from tests.services.conftest import SERVICE_PASSWORD, project_data
 from tests.web.conftest import Live
 from tests.web.test_api import next_of, ws_open
@@ -227,7 +228,7 @@ async def test_a_deploy_that_moves_a_user_changes_what_their_socket_sees_and_may
             if user["name"] == "bob":
                 user["group"] = "family"
         r = await live.http.post(
-            "/api/deploy", json={"project": data, "password": SERVICE_PASSWORD}
+            "/api/deploy", json={"project": data}, headers=deploy_headers(password=SERVICE_PASSWORD)
         )
         assert r.status_code == 200, r.text
         # at once: the command is checked against bob's new group, not the cached one
@@ -246,7 +247,7 @@ async def test_a_deploy_that_moves_a_user_changes_what_their_socket_sees_and_may
             if user["name"] == "alice":
                 user["group"] = "guests"
         r = await live.http.post(
-            "/api/deploy", json={"project": data, "password": SERVICE_PASSWORD}
+            "/api/deploy", json={"project": data}, headers=deploy_headers(password=SERVICE_PASSWORD)
         )
         assert r.status_code == 200, r.text
         seen = []
@@ -291,7 +292,7 @@ async def test_a_deploy_sends_the_new_states(live: Live) -> None:
         data = project_data()
         data["objects"] = [o for o in data["objects"] if o["id"] != "safe"]
         r = await live.http.post(
-            "/api/deploy", json={"project": data, "password": SERVICE_PASSWORD}
+            "/api/deploy", json={"project": data}, headers=deploy_headers(password=SERVICE_PASSWORD)
         )
         assert r.status_code == 200, r.text
         assert (await next_of(ws, "project"))["version"] == 2

@@ -11,6 +11,7 @@ as the matching :mod:`domogate.errors` exception; a server that cannot be reache
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from types import TracebackType
@@ -120,6 +121,14 @@ def _q(segment: str) -> str:
     return quote(segment, safe="")
 
 
+def deploy_authorization(setup_code: str | None, password: str | None) -> str:
+    """The ``Authorization`` header of a deploy: Basic ``setup-code:CODE`` or
+    ``service:PASSWORD``."""
+    user, secret = ("setup-code", setup_code) if setup_code is not None else ("service", password)
+    token = base64.b64encode(f"{user}:{secret or ''}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 class ServerApi:
     """One server, one ``httpx.AsyncClient``. Use ``async with`` or call :meth:`aclose`."""
 
@@ -137,8 +146,15 @@ class ServerApi:
         self.token = token
         self.timeout = timeout
         self.ssl_context: ssl.SSLContext | None = None
-        verify: ssl.SSLContext | bool = True  # https without a pin: the system's CAs
-        if cert_pem is not None and self.base_url.startswith("https://"):
+        verify: ssl.SSLContext | bool = False
+        if self.base_url.startswith("https://") and transport is None:
+            if cert_pem is None:
+                # Never the system's CAs: a server is trusted by its pinned certificate
+                # alone (a join link's fingerprint, --fingerprint, or a confirmed one).
+                raise InvalidInput(
+                    f"No pinned certificate for {self.base_url}: connect with the join link "
+                    "or --fingerprint first."
+                )
             self.ssl_context = pinned_ssl_context(cert_pem)
             verify = self.ssl_context
         self._client = httpx.AsyncClient(
@@ -179,9 +195,10 @@ class ServerApi:
         json: Any = None,
         params: dict[str, Any] | None = None,
         request_timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers: dict[str, str] = {}
-        if self.token:
+        headers = dict(headers or {})
+        if self.token and "Authorization" not in headers:
             headers["Authorization"] = f"Bearer {self.token}"
         url = self.base_url + path
         try:
@@ -234,17 +251,23 @@ class ServerApi:
     # --- authentication ---------------------------------------------------------------
 
     async def login_password(
-        self, username: str, password: str, device_name: str, public_key: str
+        self,
+        username: str,
+        password: str,
+        device_name: str,
+        public_key: str,
+        proof: dict[str, str] | None = None,
     ) -> JSON:
-        return await self._json(
-            "POST",
-            "/api/auth/password",
-            json={
-                "username": username,
-                "password": password,
-                "device": {"name": device_name, "public_key": public_key},
-            },
-        )
+        """Password sign-in; ``proof`` (device_id, challenge, signature) when this client's
+        enrolled device signs in again: others' failures on the account never refuse it."""
+        body: JSON = {
+            "username": username,
+            "password": password,
+            "device": {"name": device_name, "public_key": public_key},
+        }
+        if proof is not None:
+            body["proof"] = proof
+        return await self._json("POST", "/api/auth/password", json=body)
 
     async def redeem_otp(self, otp: str, name: str, device_name: str, public_key: str) -> JSON:
         return await self._json(
@@ -287,13 +310,12 @@ class ServerApi:
     ) -> JSON:
         if (setup_code is None) == (password is None):
             raise InvalidInput("Deploy needs either the setup code or the service password.")
-        body: JSON = {"project": project_data}
-        if setup_code is not None:
-            body["setup_code"] = setup_code
-        else:
-            body["password"] = password
         return await self._json(
-            "POST", "/api/deploy", json=body, request_timeout=max(self.timeout, DEPLOY_TIMEOUT)
+            "POST",
+            "/api/deploy",
+            json={"project": project_data},
+            headers={"Authorization": deploy_authorization(setup_code, password)},
+            request_timeout=max(self.timeout, DEPLOY_TIMEOUT),
         )
 
     # --- objects ----------------------------------------------------------------------

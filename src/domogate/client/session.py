@@ -30,6 +30,7 @@ from domogate.client.pinning import (
     normalise_fingerprint,
 )
 from domogate.core import devicekeys, joinlink
+from domogate.core.names import name_key
 from domogate.errors import ClientError, DomogateError, InvalidInput
 
 
@@ -336,11 +337,30 @@ async def enrol(
                 actual=server_id,
             )
         key = devicekeys.generate_private_key()
-        public_key = devicekeys.public_key_of(key)
         dev_name = (device_name or "").strip() or default_device_name()
+        proof: dict[str, str] | None = None
+        if use_password:
+            assert username is not None
+            known = _enrolled_as(config_dir, server_id, username)
+            if known is not None:
+                # Signing in again with the password (automatic authentication off): keep
+                # this device, and prove its key so that others' failed guesses on the
+                # account never refuse it.
+                key = known.private_key
+                issued = await api.challenge(known.device.id)
+                challenge = expect_str(issued.get("challenge"), "challenge")
+                message = devicekeys.challenge_message(server_id, known.device.id, challenge)
+                proof = {
+                    "device_id": known.device.id,
+                    "challenge": challenge,
+                    "signature": devicekeys.sign(key, message),
+                }
+        public_key = devicekeys.public_key_of(key)
         if use_password:
             assert username is not None and password is not None
-            authenticated = await api.login_password(username, password, dev_name, public_key)
+            authenticated = await api.login_password(
+                username, password, dev_name, public_key, proof=proof
+            )
         else:
             assert the_otp is not None and name is not None
             authenticated = await api.redeem_otp(the_otp, name.strip(), dev_name, public_key)
@@ -374,6 +394,17 @@ async def enrol(
     except BaseException:
         await _abandon(api)
         raise
+
+
+def _enrolled_as(config_dir: Path, server_id: str, username: str) -> ClientConfig | None:
+    """This config folder's enrolment, when it is ``username``'s on this very server."""
+    try:
+        known = ClientConfig.load(config_dir)
+    except DomogateError:
+        return None
+    if known.server.server_id != server_id or known.user.name is None:
+        return None
+    return known if name_key(known.user.name) == name_key(username) else None
 
 
 def _check_server_id(authenticated: JSON, expected: str) -> None:

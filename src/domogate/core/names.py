@@ -40,4 +40,18 @@ def name_key(name: str) -> str:
     )[:255]
 
 
+def printable_excerpt(raw: object, max_len: int) -> str | None:
+    """Text typed by someone not (yet) authenticated, made safe to store and show: NFC,
+    control and format characters dropped, whitespace collapsed, at most ``max_len``."""
+    if not isinstance(raw, str):
+        return None
+    text = unicodedata.normalize("NFC", raw[: max_len * 4])
+    kept = "".join(
+        " " if c.isspace() else c
+        for c in text
+        if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    return " ".join(kept.split())[:max_len] or None
+
+
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})

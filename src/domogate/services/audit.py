@@ -4,6 +4,13 @@ Events (and devices' last-seen times) are written in small batches: at most
 ``flush_interval`` after they happen, in one transaction, so that a sign-in storm costs one
 write per batch instead of two per sign-in. Readers flush first, so what was recorded is
 always what is read. A crash can lose at most the last ``flush_interval`` of events.
+
+Failures of the ways in (wrong passwords, bad signatures, unknown OTPs) are aggregated: the
+first failure of a kind from one source in a window is written as it happens, the next ones
+of that window become one row whose ``details.repeated`` counts them, written when the
+window closes. A flood costs the attacker requests and the log one row a minute.
+Retention: :meth:`AuditLog.prune` drops events older than the retention period and
+keeps at most the newest ``max_events``.
 """
 
 from __future__ import annotations
@@ -11,14 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from domogate.core.accounts import AuditEvent, ConnectionPath, User
+from domogate.core.throttle import source_key
 from domogate.services.context import RequestContext
 from domogate.services.ports import AccountStore, Clock
 
 log = logging.getLogger("domogate.audit")
+
+MAX_AGGREGATES = 10_000  # distinct (action, outcome, source, target) windows held at once
+
+
+@dataclass
+class _Aggregate:
+    first: AuditEvent
+    since: datetime
+    opened: float  # monotonic
+    repeated: int = 0
 
 
 class AuditLog:
@@ -29,6 +48,7 @@ class AuditLog:
         *,
         flush_interval: float = 0.02,
         max_batch: int = 500,
+        aggregation_window_s: float = 60.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -38,6 +58,9 @@ class AuditLog:
         self._touches: dict[str, tuple[datetime, ConnectionPath]] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._window = aggregation_window_s
+        self._aggregates: dict[tuple[str, str, str, str | None], _Aggregate] = {}
+        self._closer: asyncio.TimerHandle | None = None
 
     async def record(
         self,
@@ -50,7 +73,20 @@ class AuditLog:
         target: str | None = None,
         **details: Any,
     ) -> None:
-        event = AuditEvent(
+        self._append(self._event(action, outcome, context, actor, actor_name, target, details))
+        await self._schedule()
+
+    def _event(
+        self,
+        action: str,
+        outcome: str,
+        context: RequestContext | None,
+        actor: User | None,
+        actor_name: str | None,
+        target: str | None,
+        details: dict[str, Any],
+    ) -> AuditEvent:
+        return AuditEvent(
             at=self._clock.now(),
             action=action,
             outcome=outcome,
@@ -61,17 +97,93 @@ class AuditLog:
             path=context.path if context else None,
             details=details,
         )
+
+    def _append(self, event: AuditEvent) -> None:
         # No secret ever reaches an audit event or the log: callers pass ids and names.
         log.info(
             "audit %s %s actor=%s target=%s source=%s",
-            action,
-            outcome,
+            event.action,
+            event.outcome,
             event.actor_name or event.actor_user_id,
-            target,
+            event.target,
             event.source,
         )
         self._events.append(event)
+
+    async def record_failure(
+        self,
+        action: str,
+        outcome: str,
+        context: RequestContext | None,
+        *,
+        actor: User | None = None,
+        actor_name: str | None = None,
+        target: str | None = None,
+        **details: Any,
+    ) -> None:
+        """A refused attempt to get in: written at once when it is the first of its kind
+        from this source in the window, otherwise counted into the window's summary row."""
+        source = source_key(context.source) if context else "-"
+        key = (action, outcome, source, target)
+        now_m = self._clock.monotonic()
+        agg = self._aggregates.get(key)
+        if agg is not None and now_m - agg.opened < self._window:
+            agg.repeated += 1
+            return
+        if agg is not None:
+            self._emit(key, agg)
+        if len(self._aggregates) >= MAX_AGGREGATES:
+            self._close_windows(now_m, everything=True)
+        event = self._event(action, outcome, context, actor, actor_name, target, details)
+        self._append(event)
+        self._aggregates[key] = _Aggregate(event, event.at, now_m)
+        if self._closer is None:
+            loop = asyncio.get_running_loop()
+            self._closer = loop.call_later(self._window, self._on_window_timer)
         await self._schedule()
+
+    def _emit(self, key: tuple[str, str, str, str | None], agg: _Aggregate) -> None:
+        del self._aggregates[key]
+        if agg.repeated == 0:
+            return
+        first = agg.first
+        self._events.append(
+            AuditEvent(
+                at=self._clock.now(),
+                action=first.action,
+                outcome=first.outcome,
+                actor_user_id=first.actor_user_id,
+                actor_name=first.actor_name,
+                target=first.target,
+                source=first.source,
+                path=first.path,
+                details={"repeated": agg.repeated, "since": agg.since.isoformat()},
+            )
+        )
+        log.info(
+            "audit %s %s repeated=%d source=%s", first.action, first.outcome, agg.repeated,
+            first.source,
+        )  # fmt: skip
+
+    def _close_windows(self, now_m: float, *, everything: bool = False) -> None:
+        for key, agg in list(self._aggregates.items()):
+            if everything or now_m - agg.opened >= self._window:
+                self._emit(key, agg)
+
+    def _on_window_timer(self) -> None:
+        self._closer = None
+        self._close_windows(self._clock.monotonic())
+        if self._events and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._flush_later())
+        if self._aggregates:
+            self._closer = asyncio.get_running_loop().call_later(
+                self._window / 4, self._on_window_timer
+            )
+
+    async def prune(self, retention: timedelta, max_events: int) -> int:
+        """Drop events older than ``retention`` and beyond the newest ``max_events``."""
+        await self.flush()
+        return await self._store.prune_audit(self._clock.now() - retention, max_events)
 
     async def touch(self, device_id: str, at: datetime, path: ConnectionPath) -> None:
         """Remember that a device was seen; written with the next batch."""
@@ -115,6 +227,10 @@ class AuditLog:
         return await self._store.list_audit(limit=limit, user_id=user_id, before_id=before_id)
 
     async def close(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        self._close_windows(self._clock.monotonic(), everything=True)
         if self._task is not None and not self._task.done():
             with contextlib.suppress(Exception):
                 await self._task  # a short sleep, then its flush: let it finish

@@ -16,7 +16,7 @@ from datetime import datetime
 from domogate.core import devicekeys
 from domogate.core import otp as otp_rules
 from domogate.core.accounts import Device, OtpRecord, OtpState, User
-from domogate.core.names import clean_name
+from domogate.core.names import clean_name, name_key, printable_excerpt
 from domogate.core.throttle import source_key
 from domogate.errors import (
     AccountExpired,
@@ -43,10 +43,9 @@ from domogate.services.hashing import PasswordWorker
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import ProjectState
 from domogate.services.sessions import SessionRegistry
-from domogate.services.throttling import KeyedBuckets, take_all
+from domogate.services.throttling import KeyedBuckets, OtpBudget, take_all
 from domogate.settings import ServerSettings
 
-GLOBAL = "*"
 MAX_LIVE_CHALLENGES = 50_000
 
 
@@ -54,6 +53,16 @@ MAX_LIVE_CHALLENGES = 50_000
 class IssuedChallenge:
     challenge: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceProof:
+    """A signed challenge sent along with a password login: the device proves its key, so
+    others' failures on the account (or from its address) never refuse it."""
+
+    device_id: str
+    challenge: str
+    signature: str
 
 
 def new_id() -> str:
@@ -88,11 +97,12 @@ class AuthService:
         self._otp_key = otp_key
         self._new_id = id_source
         t = settings.throttle
-        self._otp_source = KeyedBuckets(t.otp_per_source)
-        self._otp_global = KeyedBuckets(t.otp_global)
+        self._otp_budget = OtpBudget(t.otp_per_source, t.otp_global, t.otp_global_reserve)
         self._pw_source = KeyedBuckets(t.password_per_source)
         self._pw_account = KeyedBuckets(t.password_per_account)
+        self._pw_device = KeyedBuckets(t.password_per_device)
         self._challenge_source = KeyedBuckets(t.challenge_per_source)
+        self._device_failures = KeyedBuckets(t.device_failures_per_source)
         # Insertion order is expiry order (constant TTL): expired ones leave from the front.
         self._challenges: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
 
@@ -109,28 +119,38 @@ class AuthService:
         password: str,
         device_name: str,
         public_key: str,
+        proof: DeviceProof | None = None,
     ) -> Authenticated:
+        """Password sign-in. Unknown devices meet the per-source and per-account limits;
+        a device of this account that proves its key (``proof``) has a limit of its own, so
+        a stranger's failures never lock the owner out (the OWASP "device cookie")."""
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidInput("username and password must be text.")
-        account_key = username.strip().casefold()[:128]
-        now_m = self._clock.monotonic()
-        take_all(now_m, (self._pw_source, source_key(ctx.source)))
+        account_key = name_key(username)
         device_name = clean_name(device_name, "device name", 100)
         devicekeys.load_public_key(public_key)
+        proven = await self._proven_device(ctx, proof, account_key, public_key)
+        now_m = self._clock.monotonic()
+        limits: tuple[tuple[KeyedBuckets, str], ...]
+        if proven is not None:
+            limits = ((self._pw_device, proven.id),)
+        else:
+            take_all(now_m, (self._pw_source, source_key(ctx.source)))
+            limits = ((self._pw_account, account_key),)
         try:
             # Reserve the attempt before the (slow) check, so that parallel guesses cannot
             # all slip through on the last token; a success gives it back.
-            self._pw_account.take(account_key, now_m)
+            take_all(now_m, *limits)
         except RateLimited:
             # Too many failures for this name: stop checking it for a while. Enrolled
             # devices of the owner keep signing in with their keys meanwhile.
-            await self._audit.record("login.password", "rate_limited", ctx)
+            await self._audit.record_failure("login.password", RateLimited.code, ctx)
             raise
-        user = await self._store.find_user_by_name(username.strip()) if username.strip() else None
+        user = await self._store.find_user_by_name(username) if account_key else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
             # A mistyped username may be a password: record only names that exist.
-            await self._audit.record(
+            await self._audit.record_failure(
                 "login.password",
                 InvalidCredentials.code,
                 ctx,
@@ -138,7 +158,8 @@ class AuthService:
                 target=user.id if user else None,
             )
             raise InvalidCredentials()
-        self._pw_account.refund(account_key, now_m)
+        for buckets, key in limits:
+            buckets.refund(key, now_m)
         try:
             self._check_user_may_enter(user, ctx)
         except DomogateError as exc:
@@ -158,10 +179,44 @@ class AuthService:
             await self._audit.touch(device.id, now, ctx.path)
         auth = self._open(user, device, ctx, now)
         await self._audit.record(
-            "login.password", "ok", ctx, actor=user, target=user.id, device_id=device.id
+            "login.password",
+            "ok",
+            ctx,
+            actor=user,
+            target=user.id,
+            device_id=device.id,
+            proven_device=proven is not None,
         )
         self._events.publish(ClientsChanged())
         return auth
+
+    async def _proven_device(
+        self, ctx: RequestContext, proof: DeviceProof | None, account_key: str, public_key: str
+    ) -> Device | None:
+        """The account's live device whose key signed ``proof``'s challenge, or None.
+
+        The login must enrol the same key (a proof from one device does not vouch for a new
+        one), and a public key someone copied proves nothing: only a signature does."""
+        if proof is None:
+            return None
+        try:
+            device, user = await self._verify_signed_challenge(
+                proof.device_id, proof.challenge, proof.signature
+            )
+        except DomogateError as exc:
+            await self._audit.record_failure(
+                "login.password.proof", exc.code, ctx, device_id=str(proof.device_id)[:64]
+            )
+            return None
+        if (
+            user is None
+            or user.name is None
+            or name_key(user.name) != account_key
+            or device.revoked_at is not None
+            or device.public_key != public_key
+        ):
+            return None
+        return device
 
     # --- OTP -----------------------------------------------------------------------------
 
@@ -174,17 +229,18 @@ class AuthService:
         public_key: str,
     ) -> Authenticated:
         if not self._project.system.use_otp_authentication:
-            await self._audit.record("otp.redeem", OtpDisabled.code, ctx)
+            await self._audit.record_failure("otp.redeem", OtpDisabled.code, ctx)
             raise OtpDisabled()
-        take_all(
-            self._clock.monotonic(),
-            (self._otp_source, source_key(ctx.source)),
-            (self._otp_global, GLOBAL),
-        )
         if not isinstance(typed_otp, str):
             raise InvalidInput("otp must be text.")
+        canonical = otp_rules.normalise(typed_otp[:64])
+        self._otp_budget.take(
+            source_key(ctx.source),
+            self._clock.monotonic(),
+            well_formed=otp_rules.is_well_formed(canonical),
+        )
         try:
-            record, user = await self._find_redeemable(typed_otp)
+            record, user = await self._find_redeemable(canonical)
             self._check_user_may_enter(user, ctx)
             new_name = user.name
             if user.name is None:
@@ -207,7 +263,10 @@ class AuthService:
                     raise Revoked("This account has been revoked by an administrator.")
                 raise OtpUsed()
         except DomogateError as exc:
-            await self._audit.record("otp.redeem", exc.code, ctx, actor_name=(name or "")[:64])
+            # The name was typed by someone not yet let in: store a clean excerpt only.
+            await self._audit.record_failure(
+                "otp.redeem", exc.code, ctx, actor_name=printable_excerpt(name, 64)
+            )
             raise
         auth = self._open(named, device, ctx, now)
         await self._audit.record(
@@ -216,8 +275,7 @@ class AuthService:
         self._events.publish(ClientsChanged())
         return auth
 
-    async def _find_redeemable(self, typed: str) -> tuple[OtpRecord, User]:
-        canonical = otp_rules.normalise(typed[:64])
+    async def _find_redeemable(self, canonical: str) -> tuple[OtpRecord, User]:
         if not otp_rules.is_well_formed(canonical):
             raise OtpInvalid()
         record = await self._store.find_otp_by_digest(otp_rules.digest(self._otp_key, canonical))
@@ -262,37 +320,57 @@ class AuthService:
         current_token: str | None = None,
     ) -> Authenticated:
         """Automatic authentication. With it off in the project, a device may still renew
-        a session it holds (``current_token``, still open): that is no new start."""
+        a session it holds (``current_token``, still open): that is no new start.
+
+        A valid signature always gets in, whatever others did from the same address; a
+        failure is charged to the source, and beyond its limit failures answer
+        ``rate_limited`` and are counted in the audit log instead of written one by one."""
         try:
             if not self._project.system.automatic_authentication and not self._renews(
                 current_token, device_id
             ):
                 raise AutomaticAuthenticationDisabled()
-            entry = self._challenges.pop(challenge, None) if isinstance(challenge, str) else None
-            now = self._clock.now()
-            if entry is None or entry[0] != device_id or now >= entry[1]:
-                raise ChallengeInvalid()
-            found = await self._store.get_device_and_user(device_id)
-            if found is None:
-                raise SignatureInvalid()
-            device, user = found
-            message = devicekeys.challenge_message(self._server_id, device_id, challenge)
-            if not isinstance(signature, str) or not devicekeys.verify(
-                device.public_key, message, signature
-            ):
-                raise SignatureInvalid()
-            if device.revoked_at is not None:
-                raise Revoked()
-            if user is None:
+            device, user = await self._verify_signed_challenge(device_id, challenge, signature)
+            if device.revoked_at is not None or user is None:
                 raise Revoked()
             self._check_user_may_enter(user, ctx)
         except DomogateError as exc:
-            await self._audit.record("sign_in.device", exc.code, ctx, device_id=str(device_id)[:64])
+            if isinstance(exc, (ChallengeInvalid, SignatureInvalid)):
+                source = source_key(ctx.source)
+                now_m = self._clock.monotonic()
+                if self._device_failures.retry_after(source, now_m) > 0:
+                    await self._audit.record_failure(
+                        "sign_in.device", RateLimited.code, ctx
+                    )
+                    raise RateLimited(self._device_failures.retry_after(source, now_m)) from exc
+                self._device_failures.take(source, now_m)
+            await self._audit.record_failure(
+                "sign_in.device", exc.code, ctx, device_id=str(device_id)[:64]
+            )
             raise
+        now = self._clock.now()
         await self._audit.touch(device.id, now, ctx.path)
         auth = self._open(user, device, ctx, now)
         await self._audit.record("sign_in.device", "ok", ctx, actor=user, device_id=device.id)
         return auth
+
+    async def _verify_signed_challenge(
+        self, device_id: str, challenge: str, signature: str
+    ) -> tuple[Device, User | None]:
+        """Consume ``challenge`` and check the device's signature over it (single use)."""
+        entry = self._challenges.pop(challenge, None) if isinstance(challenge, str) else None
+        if entry is None or entry[0] != device_id or self._clock.now() >= entry[1]:
+            raise ChallengeInvalid()
+        found = await self._store.get_device_and_user(device_id)
+        if found is None:
+            raise SignatureInvalid()
+        device, user = found
+        message = devicekeys.challenge_message(self._server_id, device_id, challenge)
+        if not isinstance(signature, str) or not devicekeys.verify(
+            device.public_key, message, signature
+        ):
+            raise SignatureInvalid()
+        return device, user
 
     def _renews(self, token: str | None, device_id: str) -> bool:
         if not token:
@@ -308,13 +386,16 @@ class AuthService:
     async def authenticate(self, token: str, ctx: RequestContext) -> Caller:
         """The caller behind a session token, re-checked against the account's state."""
         session = self._sessions.get(token, self._clock.now())
-        user = await self._store.get_user(session.user_id)
+        found = await self._store.get_device_and_user(session.device_id)
         # The device may have been revoked while we read: its sessions are gone then.
         session = self._sessions.get(token, self._clock.now())
-        if user is None:
+        device, user = found if found is not None else (None, None)
+        if user is None or user.id != session.user_id:
             self._sessions.close(token)
             raise Unauthenticated()
-        if user.revoked_at is not None:
+        # Defence in depth: a session opened by a sign-in that raced the revocation of its
+        # device is refused here, not only when revocation closed the sessions it knew.
+        if device is None or device.revoked_at is not None or user.revoked_at is not None:
             self._sessions.close(token)
             raise Revoked()
         if user.is_account_expired(self._clock.now()):

@@ -12,13 +12,14 @@ from domogate.services.audit import AuditLog
 from domogate.services.auth import AuthService
 from domogate.services.bus import Bus
 from domogate.services.clients import ClientsService
-from domogate.services.deploy import DeployService, SetupCodes
+from domogate.services.deploy import DeployService
 from domogate.services.events import EventHub
 from domogate.services.hashing import PasswordWorker
 from domogate.services.maintenance import MaintenanceService
 from domogate.services.objects import ObjectsService
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import ProjectState
+from domogate.services.service_password import ServicePasswordGuard, SetupCodes
 from domogate.services.sessions import Presence, SessionRegistry
 from domogate.settings import ServerSettings
 
@@ -72,7 +73,14 @@ def build_services(
     sessions = SessionRegistry(settings.session_ttl)
     presence = Presence()
     passwords = PasswordWorker(Passwords(settings.argon2), settings.password_workers)
-    audit = AuditLog(store, clock)
+    audit = AuditLog(store, clock, aggregation_window_s=settings.audit_aggregation_window_s)
+    guard = ServicePasswordGuard(
+        settings=settings,
+        clock=clock,
+        project=project,
+        passwords=passwords,
+        setup_codes=setup_codes,
+    )
     sealer = Sealer(seal_key)
     auth = AuthService(
         settings=settings,
@@ -106,10 +114,9 @@ def build_services(
         store=store,
         clock=clock,
         project=project,
-        passwords=passwords,
         audit=audit,
         events=events,
-        setup_codes=setup_codes,
+        guard=guard,
         before_commit=deploy_before_commit,
     )
     objects = ObjectsService(
@@ -140,7 +147,7 @@ def build_services(
             store=store,
             clock=clock,
             project=project,
-            passwords=passwords,
+            guard=guard,
             audit=audit,
             events=events,
             server_id=server_id,

@@ -6,32 +6,28 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from domogate.core.accounts import ProjectVersion, User, UserOrigin
 from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
-from domogate.core.throttle import source_key
-from domogate.errors import (
-    Conflict,
-    DomogateError,
-    InvalidCredentials,
-    InvalidInput,
-    SetupCodeInvalid,
-)
+from domogate.errors import Conflict, DomogateError, InvalidInput
 from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
 from domogate.services.events import EventHub, ProjectChanged
-from domogate.services.hashing import PasswordWorker
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import DeployedProject, ProjectState
-from domogate.services.throttling import KeyedBuckets
+from domogate.services.service_password import ServicePasswordGuard
 from domogate.settings import ServerSettings
 
 
-class SetupCodes(Protocol):
-    def check_setup_code(self, typed: str) -> bool: ...
-    def discard_setup_code(self) -> None: ...
+@dataclass(frozen=True)
+class DeployGrant:
+    """Proof that a deploy was authorised (service password or setup code), for the
+    project version that was current then: the body is read only after this."""
+
+    version: int
+    by_setup_code: bool
 
 
 @dataclass(frozen=True)
@@ -62,36 +58,45 @@ class DeployService:
         store: AccountStore,
         clock: Clock,
         project: ProjectState,
-        passwords: PasswordWorker,
         audit: AuditLog,
         events: EventHub,
-        setup_codes: SetupCodes,
+        guard: ServicePasswordGuard,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
         self._project = project
-        self._passwords = passwords
         self._audit = audit
         self._events = events
-        self._setup_codes = setup_codes
+        self._guard = guard
         self._before_commit = before_commit
-        self._throttle = KeyedBuckets(settings.throttle.password_per_source)
         self._lock = asyncio.Lock()  # one deploy at a time: versions are sequential
 
-    async def deploy(
-        self,
-        ctx: RequestContext,
-        data: object,
-        *,
-        setup_code: str | None = None,
-        password: str | None = None,
-    ) -> DeployResult:
+    async def authorise(
+        self, ctx: RequestContext, *, setup_code: str | None, password: str | None
+    ) -> DeployGrant:
+        """Check the credentials first, before anything of the project is read."""
+        version = self._project.version or 0
+        by_setup_code = self._project.system.password is None
         try:
-            self._throttle.take(source_key(ctx.source), self._clock.monotonic())
+            await self._guard.check(ctx, password=password, setup_code=setup_code)
+        except DomogateError as exc:
+            await self._audit.record_failure("deploy", exc.code, ctx)
+            raise
+        return DeployGrant(version, by_setup_code)
+
+    async def apply(self, ctx: RequestContext, grant: DeployGrant, data: object) -> DeployResult:
+        """Validate and switch to ``data``, authorised by ``grant``."""
+        try:
             async with self._lock:
-                await self._authorise(setup_code, password)
+                # A setup code authorises only the deploy it was given for: if another
+                # deploy landed meanwhile (and may have set a service password), refuse.
+                if grant.by_setup_code and (self._project.version or 0) != grant.version:
+                    raise Conflict(
+                        "Another deploy changed the project while this one was being sent; "
+                        "deploy again."
+                    )
                 project = validate_project_data(data, file="deployed project")
                 result = await self._switch(project, ctx)
         except DomogateError as exc:
@@ -101,25 +106,17 @@ class DeployService:
         self._events.publish(ProjectChanged(result.version))
         return result
 
-    async def _authorise(self, setup_code: str | None, password: str | None) -> None:
-        current = self._project.project
-        service_hash = current.system.password if current else None
-        if service_hash is None:
-            # No project yet (or one without a service password): the setup code printed
-            # by the server at its first start is what authorises a deploy.
-            if not setup_code or not self._setup_codes.check_setup_code(setup_code):
-                raise SetupCodeInvalid(
-                    "Wrong or missing setup code (see `domogate server setup-code`)."
-                    if current is None
-                    else "The deployed project has no service password: use the setup code."
-                )
-            return
-        if password is None:
-            raise InvalidCredentials(
-                "This server already has a project: give its service password."
-            )
-        if not await self._passwords.verify(service_hash, password):
-            raise InvalidCredentials("Wrong service password.")
+    async def deploy(
+        self,
+        ctx: RequestContext,
+        data: object,
+        *,
+        setup_code: str | None = None,
+        password: str | None = None,
+    ) -> DeployResult:
+        """Authorise, then apply (for callers that hold the whole project already)."""
+        grant = await self.authorise(ctx, setup_code=setup_code, password=password)
+        return await self.apply(ctx, grant, data)
 
     async def _switch(self, project: Project, ctx: RequestContext) -> DeployResult:
         now = self._clock.now()
@@ -208,7 +205,7 @@ class DeployService:
         )
         self._project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:
-            self._setup_codes.discard_setup_code()
+            self._guard.setup_codes.discard_setup_code()
         return DeployResult(version.version, project.name, created, updated, removed, kept)
 
 

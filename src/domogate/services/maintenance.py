@@ -3,8 +3,8 @@
 Whoever knows the service password (``system.password`` of the deployed project, an Argon2id
 hash) may open a short maintenance session: see the server and project, who the users and
 administrators are, the recent audit events, and grant or remove the admin flag. The
-password is checked on the bounded password worker and throttled like password logins (per
-source, and in total for this one account); every unlock, failure and change is audited.
+password is checked by the :class:`ServicePasswordGuard` (one limit with deploys: per source,
+and in total, the server's own machine apart); every unlock, failure and change is audited.
 Sessions are in-memory random tokens of which only a SHA-256 digest is kept.
 """
 
@@ -19,26 +19,22 @@ from typing import Any
 
 from domogate import __version__
 from domogate.core.accounts import AuditEvent, User
-from domogate.core.throttle import source_key
 from domogate.core.times import iso
 from domogate.errors import (
     Conflict,
     DomogateError,
-    InvalidCredentials,
     NotFound,
     Unauthenticated,
 )
 from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
 from domogate.services.events import ClientsChanged, EventHub
-from domogate.services.hashing import PasswordWorker
 from domogate.services.ports import AccountStore, Clock
 from domogate.services.project_state import ProjectState
-from domogate.services.throttling import KeyedBuckets, take_all
+from domogate.services.service_password import ServicePasswordGuard
 from domogate.settings import ServerSettings
 
 MAX_SESSIONS = 64
-SERVICE_ACCOUNT = "service"
 ACTOR = "maintenance"
 
 
@@ -60,7 +56,7 @@ class MaintenanceService:
         store: AccountStore,
         clock: Clock,
         project: ProjectState,
-        passwords: PasswordWorker,
+        guard: ServicePasswordGuard,
         audit: AuditLog,
         events: EventHub,
         server_id: str,
@@ -70,39 +66,22 @@ class MaintenanceService:
         self._store = store
         self._clock = clock
         self._project = project
-        self._passwords = passwords
+        self._guard = guard
         self._audit = audit
         self._events = events
         self._server_id = server_id
         self._fingerprint = fingerprint
-        self._per_source = KeyedBuckets(settings.throttle.password_per_source)
-        self._per_account = KeyedBuckets(settings.throttle.password_per_account)
         # digest -> expiry; insertion order is creation order (constant TTL).
         self._sessions: OrderedDict[str, datetime] = OrderedDict()
 
     # --- sessions -----------------------------------------------------------------------
 
     async def unlock(self, ctx: RequestContext, password: str) -> MaintenanceSession:
-        """Check the service password; a maintenance session on success."""
+        """Check the service password (one limit with deploys); a maintenance session."""
         try:
-            now_m = self._clock.monotonic()
-            take_all(
-                now_m,
-                (self._per_source, source_key(ctx.source)),
-                (self._per_account, SERVICE_ACCOUNT),
-            )
-            service_hash = self._project.system.password  # None before any project
-            if service_hash is None:
-                raise Conflict(
-                    "This server has no service password yet: set one in the project "
-                    "(`domogate project password DIR`) and deploy it."
-                )
-            if not await self._passwords.verify(service_hash, password):
-                raise InvalidCredentials("Wrong service password.")
-            # Success: the account's attempt is given back, as for password logins.
-            self._per_account.refund(SERVICE_ACCOUNT, self._clock.monotonic())
+            await self._guard.check(ctx, password=password, setup_code_allowed=False)
         except DomogateError as exc:
-            await self._audit.record("maintenance.unlock", exc.code, ctx, actor_name=ACTOR)
+            await self._audit.record_failure("maintenance.unlock", exc.code, ctx, actor_name=ACTOR)
             raise
         await self._audit.record("maintenance.unlock", "ok", ctx, actor_name=ACTOR)
         return self._open_session()

@@ -96,4 +96,8 @@ class AccountStore(Protocol):
     ) -> list[AuditEvent]:
         """Newest first. ``user_id`` filters on actor or target."""
 
+    async def prune_audit(self, before: datetime, keep_newest: int) -> int:
+        """Delete events older than ``before`` and all but the newest ``keep_newest``;
+        the number deleted."""
+
     async def close(self) -> None: ...

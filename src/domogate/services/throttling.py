@@ -40,6 +40,11 @@ class KeyedBuckets:
     def retry_after(self, key: str, now: float) -> float:
         return self._bucket(key, now).retry_after(now)
 
+    def is_full(self, key: str, now: float) -> bool:
+        """True when ``key`` has not spent anything lately (never seen, or refilled)."""
+        bucket = self._buckets.get(key)
+        return bucket is None or bucket.is_full(now)
+
     def refund(self, key: str, now: float) -> None:
         """Give back one attempt (e.g. a reserved attempt that succeeded)."""
         bucket = self._buckets.get(key)
@@ -61,3 +66,33 @@ def take_all(now: float, *pairs: tuple[KeyedBuckets, str]) -> None:
         raise RateLimited(worst)
     for buckets, key in pairs:
         buckets.take(key, now)
+
+
+class OtpBudget:
+    """OTP guesses: every attempt is charged to its source; well-formed guesses also to a
+    global budget in two parts, a shared one and a reserve that only sources without a
+    recent failure (their bucket full) may fall back on once flooders emptied the shared
+    part. The total is what bounds guessing (``docs/security.md``):
+    ``shared.max_attempts(T) + reserve.max_attempts(T)`` over any window ``T``."""
+
+    GLOBAL = "*"
+
+    def __init__(self, per_source: BucketSpec, shared: BucketSpec, reserve: BucketSpec) -> None:
+        self._source = KeyedBuckets(per_source)
+        self._shared = KeyedBuckets(shared, max_keys=1)
+        self._reserve = KeyedBuckets(reserve, max_keys=1)
+
+    def take(self, source: str, now: float, *, well_formed: bool) -> None:
+        if not well_formed:  # cannot hit an OTP: costs no one else anything
+            take_all(now, (self._source, source))
+            return
+        try:
+            take_all(now, (self._source, source), (self._shared, self.GLOBAL))
+        except RateLimited:
+            if not self._source.is_full(source, now):
+                raise
+            take_all(now, (self._source, source), (self._reserve, self.GLOBAL))
+
+    @staticmethod
+    def max_guesses(shared: BucketSpec, reserve: BucketSpec, window_s: float) -> float:
+        return shared.max_attempts(window_s) + reserve.max_attempts(window_s)

@@ -810,6 +810,16 @@ class SqlAccountStore:
                     ],
                 )
 
+    async def prune_audit(self, before: datetime, keep_newest: int) -> int:
+        async with self._write() as conn:
+            deleted = (await conn.execute(delete(AuditRow).where(AuditRow.at < before))).rowcount
+            newest = await conn.scalar(select(func.max(AuditRow.id)))
+            if newest is not None and keep_newest >= 0:
+                deleted += (
+                    await conn.execute(delete(AuditRow).where(AuditRow.id <= newest - keep_newest))
+                ).rowcount
+        return int(deleted or 0)
+
     async def list_audit(
         self, *, limit: int = 200, user_id: str | None = None, before_id: int | None = None
     ) -> list[AuditEvent]:

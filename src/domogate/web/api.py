@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domogate.core.accounts import AuditEvent, ConnectionPath
 from domogate.core.export import export_for_group
 from domogate.core.times import iso
 from domogate.errors import InvalidInput, NotFound, Unauthenticated
+from domogate.services.auth import DeviceProof
 from domogate.services.clients import Issued, qr_image
 from domogate.services.container import Services
 from domogate.services.context import Authenticated, Caller, RequestContext
@@ -23,15 +28,31 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 class DeviceIn(_Body):
     name: str = Field(max_length=200)
     public_key: str = Field(max_length=512)
+
+
+class DeviceProofIn(_Body):
+    """A challenge (``POST /api/auth/challenge``) signed by an enrolled device's key."""
+
+    device_id: str = Field(max_length=64)
+    challenge: str = Field(max_length=128)
+    signature: str = Field(max_length=256)
 
 
 class PasswordLogin(_Body):
     username: str = Field(max_length=200)
     password: str = Field(max_length=1024)
     device: DeviceIn
+    proof: DeviceProofIn | None = Field(
+        default=None,
+        description="Optional: this enrolled device proves its key, so that others' failed "
+        "guesses on the account never refuse it.",
+    )
 
 
 class OtpLogin(_Body):
@@ -69,9 +90,10 @@ class CommandIn(_Body):
 
 
 class DeployIn(_Body):
+    """The deploy body: the project alone. The credentials travel in the ``Authorization``
+    header and are checked before this body is read."""
+
     project: dict[str, Any]
-    setup_code: str | None = Field(default=None, max_length=64)
-    password: str | None = Field(default=None, max_length=1024)
 
 
 class ErrorDetail(BaseModel):
@@ -149,6 +171,43 @@ def audit_json(event: AuditEvent, names: dict[str, str | None] | None = None) ->
     }
 
 
+def deploy_credentials(header: str | None) -> tuple[str | None, str | None]:
+    """``(setup_code, password)`` from ``Authorization: Basic base64(user:secret)`` where
+    user is ``setup-code`` or ``service``; ``(None, None)`` when absent or malformed (the
+    refusal is then the same as for a wrong secret)."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    user, sep, secret = decoded.partition(":")
+    if not sep:
+        return None, None
+    if user == "setup-code":
+        return secret, None
+    if user == "service":
+        return None, secret
+    return None, None
+
+
+async def read_model(request: Request, model: type[_M]) -> _M:
+    """The JSON body as ``model``, read only now (after authorisation) and parsed off the
+    event loop: a large project does not hold up other clients."""
+    raw = await request.body()
+    try:
+        data = await asyncio.to_thread(json.loads, raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput("The request body is not valid JSON.") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors()]
+        ) from exc
+
+
 def base_url_of(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -194,12 +253,14 @@ def build_router(services: Services) -> APIRouter:
     # --- authentication -------------------------------------------------------------
     @r.post("/auth/password", tags=["auth"])
     async def login_password(body: PasswordLogin, request: Request) -> dict[str, Any]:
+        proof = body.proof
         auth = await services.auth.login_password(
             context_of(request),
             body.username,
             body.password,
             body.device.name,
             body.device.public_key,
+            proof=DeviceProof(proof.device_id, proof.challenge, proof.signature) if proof else None,
         )
         return authenticated_json(services, auth)
 
@@ -277,11 +338,34 @@ def build_router(services: Services) -> APIRouter:
         status = services.objects.bus_status
         return {"adapter": status.adapter, "connected": status.connected, "detail": status.detail}
 
-    @r.post("/deploy", tags=["project"])
-    async def deploy(body: DeployIn, request: Request) -> dict[str, Any]:
-        result = await services.deploy.deploy(
-            context_of(request), body.project, setup_code=body.setup_code, password=body.password
-        )
+    @r.post(
+        "/deploy",
+        tags=["project"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": DeployIn.model_json_schema()}},
+            }
+        },
+    )
+    async def deploy(
+        request: Request,
+        authorization: Annotated[
+            str | None,
+            Header(
+                description="Basic credentials: `service:PASSWORD` (the service password) "
+                "or `setup-code:CODE` (first deploy).",
+                max_length=4096,
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """Deploy a project. Authorised (and throttled) from the header before the body is
+        read: nothing of the body can change how a refused authorisation is answered."""
+        ctx = context_of(request)
+        setup_code, password = deploy_credentials(authorization)
+        grant = await services.deploy.authorise(ctx, setup_code=setup_code, password=password)
+        body = await read_model(request, DeployIn)
+        result = await services.deploy.apply(ctx, grant, body.project)
         return result.to_dict()
 
     # --- clients (admins) -------------------------------------------------------------

@@ -72,17 +72,23 @@ export async function storedDevice() {
   }
 }
 
+/** A fresh challenge signed with this browser's device key. */
+async function signedChallenge(record) {
+  const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId } });
+  const message = `domogate-sign-in\n${session.serverId}\n${record.deviceId}\n${issued.challenge}`;
+  const signature = await keys.sign(record.privateKey, message);
+  return { device_id: record.deviceId, challenge: issued.challenge, signature };
+}
+
 /** Sign in with this browser's device key; null when it has none for this server. */
 export async function signInWithDevice() {
   const record = await storedDevice();
   if (!record || !record.deviceId || !record.privateKey) return null;
-  const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId } });
-  const message = `domogate-sign-in\n${session.serverId}\n${record.deviceId}\n${issued.challenge}`;
-  const signature = await keys.sign(record.privateKey, message);
+  const proof = await signedChallenge(record);
   // With a session still open, this is a renewal: the server allows it even when the
   // project turns automatic authentication off (only a new start must ask).
   const auth = await api("POST", "/api/auth/device", {
-    body: { device_id: record.deviceId, challenge: issued.challenge, signature },
+    body: proof,
     token: session.token || undefined,
   });
   return adopt(auth);
@@ -104,6 +110,11 @@ export async function enrol(kind, fields) {
     kind === "otp"
       ? { otp: fields.otp, name: fields.name || null, device }
       : { username: fields.username, password: fields.password, device };
+  if (sameUser && stored.deviceId) {
+    // This browser's enrolled device proves its key: others' failed guesses on the
+    // account never lock its owner out. A proof that fails is only ignored by the server.
+    body.proof = await signedChallenge(stored).catch(() => undefined);
+  }
   const auth = await api("POST", `/api/auth/${kind}`, { body });
   await keys.saveDevice({
     serverId: auth.server_id,
