@@ -133,7 +133,8 @@ class ServerSettings:
     # Repeated failures of one kind from one source are one audit row per window.
     audit_aggregation_window_s: float = 60.0
     max_body_bytes: int = 64 * 1024
-    max_deploy_bytes: int = 8 * 1024 * 1024
+    max_deploy_bytes: int = 8 * 1024 * 1024  # read only once the deploy is authorised
+    max_unauthenticated_body_bytes: int = 4 * 1024  # the ways in: sign-ins, OTPs, unlock
     password_workers: int = 2  # bounded pool for Argon2 so logins cannot starve the loop
     ws_auth_timeout_s: float = 5.0
     ws_send_queue: int = 256

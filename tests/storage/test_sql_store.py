@@ -549,7 +549,9 @@ async def test_deploy_project(store: SqlAccountStore) -> None:
     assert current == v2
     assert current is not None
     assert current.deployed_at.tzinfo is UTC
-    assert await store.list_users() == [alice2, carol]
+    # The admin flag is the server's once the user exists (issue: a redeploy keeps what the
+    # server decided): the project's False does not undo it.
+    assert await store.list_users() == [replace(alice2, admin=True), carol]
     assert await store.list_devices() == []
     assert await store.get_otp("o-bob") is None
 

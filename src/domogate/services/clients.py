@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import uuid
@@ -82,6 +83,7 @@ class ClientsService:
         self._sealer = sealer
         self._fingerprint = fingerprint
         self._randbelow = randbelow
+        self._issuing = asyncio.Lock()  # the pending-OTP cap is checked and kept atomically
 
     # --- queries ----------------------------------------------------------------------
 
@@ -190,6 +192,24 @@ class ClientsService:
             raise InvalidInput("The account end date is in the past.", field="account_expires_at")
         allowed = self._parse_paths(paths)
         validity = self._validity(valid_for)
+        async with self._issuing:
+            await self._require_room_for_an_otp(now)
+            return await self._add_client(
+                caller, clean, group, admin, allowed, account_expires_at, validity, base_url, now
+            )
+
+    async def _add_client(
+        self,
+        caller: Caller,
+        clean: str | None,
+        group: str,
+        admin: bool,
+        allowed: frozenset[ConnectionPath],
+        account_expires_at: datetime | None,
+        validity: timedelta,
+        base_url: str,
+        now: datetime,
+    ) -> Issued:
         user = User(
             id=uuid.uuid4().hex,
             name=clean,
@@ -227,7 +247,10 @@ class ClientsService:
         if user.revoked_at is not None:
             raise Conflict("This user is revoked; add a new user instead.")
         now = self._clock.now()
-        issued = await self._issue(user, self._validity(valid_for), base_url, now)
+        validity = self._validity(valid_for)
+        async with self._issuing:
+            await self._require_room_for_an_otp(now, replacing_for=user.id)
+            issued = await self._issue(user, validity, base_url, now)
         await self._audit.record(
             "client.otp",
             "ok",
@@ -314,6 +337,24 @@ class ClientsService:
         self._sessions.close_devices(device_ids)
         if device_ids:
             self._events.publish(DevicesRevoked(device_ids))
+
+    async def _require_room_for_an_otp(
+        self, now: datetime, replacing_for: str | None = None
+    ) -> None:
+        """The guessing bound of docs/security.md holds for at most ``max_pending_otps``
+        pending OTPs: refuse one more (a new OTP for a user replaces theirs)."""
+        pending = [
+            o
+            for o in await self._store.pending_otps()
+            if o.expires_at > now and o.user_id != replacing_for
+        ]
+        limit = self._settings.max_pending_otps
+        if len(pending) >= limit:
+            raise Conflict(
+                f"{limit} one-time passwords are already pending, the most this server keeps "
+                "at once: wait until some are used or expire, or revoke unused ones.",
+                pending=len(pending),
+            )
 
     async def _issue(self, user: User, validity: timedelta, base_url: str, now: datetime) -> Issued:
         canonical = otp_rules.generate(self._randbelow)

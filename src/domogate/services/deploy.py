@@ -38,6 +38,9 @@ class DeployResult:
     users_updated: list[str] = field(default_factory=list)
     users_removed: list[str] = field(default_factory=list)
     users_kept: list[str] = field(default_factory=list)
+    # Users whose admin flag, decided on the server since they were created, differs from
+    # the project's: the server's decision stands.
+    admin_differs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class DeployResult:
             "users_updated": self.users_updated,
             "users_removed": self.users_removed,
             "users_kept": self.users_kept,
+            "admin_differs": self.admin_differs,
         }
 
 
@@ -130,6 +134,7 @@ class DeployService:
         upserts: list[User] = []
         created: list[str] = []
         updated: list[str] = []
+        admin_differs: list[str] = []
         for key, pu in wanted.items():
             old = by_key.get(key)
             if old is None:
@@ -154,11 +159,14 @@ class DeployService:
                     user=pu.name,
                 )
             else:
+                # The admin flag comes from the project when the deploy creates the user;
+                # afterwards grants and revocations made on the server stand.
+                if old.admin != pu.admin:
+                    admin_differs.append(pu.name)
                 new = replace(
                     old,
                     name=pu.name,
                     group=pu.group,
-                    admin=pu.admin,
                     password_hash=pu.password,
                     origin=UserOrigin.PROJECT,
                 )
@@ -206,7 +214,9 @@ class DeployService:
         self._project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:
             self._guard.setup_codes.discard_setup_code()
-        return DeployResult(version.version, project.name, created, updated, removed, kept)
+        return DeployResult(
+            version.version, project.name, created, updated, removed, kept, admin_differs
+        )
 
 
 def _who(user: User) -> str:

@@ -51,6 +51,10 @@ class KeyedBuckets:
         if bucket is not None:
             bucket.refund(now)
 
+    def try_take(self, key: str, now: float) -> bool:
+        """Consume one attempt if there is one; never raises."""
+        return self._bucket(key, now).take(now)
+
     def take(self, key: str, now: float) -> None:
         """Consume one attempt or raise ``RateLimited``."""
         bucket = self._bucket(key, now)
@@ -86,10 +90,14 @@ class OtpBudget:
         if not well_formed:  # cannot hit an OTP: costs no one else anything
             take_all(now, (self._source, source))
             return
+        clean = self._source.is_full(source, now)
         try:
             take_all(now, (self._source, source), (self._shared, self.GLOBAL))
         except RateLimited:
-            if not self._source.is_full(source, now):
+            if not clean:
+                # A refused attempt costs its source too, so that polling the shared
+                # budget never makes a flooder look like a newcomer.
+                self._source.try_take(source, now)
                 raise
             take_all(now, (self._source, source), (self._reserve, self.GLOBAL))
 

@@ -850,7 +850,8 @@ class SqlAccountStore:
         await self._engine.dispose()
 
 
-_PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "admin", "password_hash", "origin"})
+# Not "admin": the project sets it when it creates the user; afterwards the server decides.
+_PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "password_hash", "origin"})
 
 
 def _audit_params(event: AuditEvent) -> dict[str, Any]:

@@ -13,12 +13,13 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domogate import __version__
+from domogate.errors import DomogateError
 from domogate.services.container import Services
 from domogate.services.events import ClientsChanged, Event
 from domogate.settings import ServerSettings
 from domogate.web import errors
 from domogate.web.api import build_router
-from domogate.web.limits import BodyLimit
+from domogate.web.limits import BodyLimit, SessionGate
 from domogate.web.live import LIVE_PATH, LiveFirst, LiveHub
 from domogate.web.maintenance import build_maintenance_router
 from domogate.web.static_files import static_router
@@ -37,9 +38,26 @@ SECURITY_HEADERS = [
 ]
 
 
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+# Routes that take a body from callers without a session: the ways in, and the deploy
+# (authorised by its own header before its body is read).
+PUBLIC_WITH_BODY = frozenset(
+    {
+        "/api/auth/password",
+        "/api/auth/otp",
+        "/api/auth/challenge",
+        "/api/auth/device",
+        "/api/deploy",
+        "/api/maintenance/session",
+    }
+)
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
+        self.headers = SECURITY_HEADERS + ([HSTS] if https else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +66,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -67,12 +85,17 @@ async def _expiry_loop(services: Services, stop: asyncio.Event) -> None:
             wake.set()
 
     unsubscribe = services.events.subscribe(on_event)
+    settings = services.settings
+    next_prune = 0.0
     try:
         while not stop.is_set():
             wake.clear()
             try:
                 await services.clients.expire_due()
                 services.sessions.purge_expired(services.clock.now())
+                if services.clock.monotonic() >= next_prune:  # audit retention, hourly
+                    next_prune = services.clock.monotonic() + 3600
+                    await services.audit.prune(settings.audit_retention, settings.max_audit_events)
                 nxt = await services.clients.next_expiry()
                 delay = 30.0
                 if nxt is not None:
@@ -154,10 +177,25 @@ def create_app(
 
     app.include_router(static_router())
 
+    def is_live_token(token: str) -> bool:
+        """A live session, or a live maintenance session (its routes check which)."""
+        try:
+            services.sessions.get(token, services.clock.now())
+        except DomogateError:
+            try:
+                services.maintenance.check(token)
+            except DomogateError:
+                return False
+        return True
+
+    # Outermost first: headers on every answer, then bodies bounded, then strangers' bodies
+    # refused unread. Callers without a session get small bodies only.
+    unauthenticated = {path: settings.max_unauthenticated_body_bytes for path in PUBLIC_WITH_BODY}
+    app.add_middleware(SessionGate, is_live_token=is_live_token, public=PUBLIC_WITH_BODY)
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,
-        per_path={"/api/deploy": settings.max_deploy_bytes},
+        per_path={**unauthenticated, "/api/deploy": settings.max_deploy_bytes},
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, https=not settings.insecure_http)
     return app

@@ -1,0 +1,204 @@
+"""Hostile input at the service level, where an interleaving can be forced or the real
+limits reached quickly with a fake clock (the attacks against a real server process are in
+tests/e2e/test_attack_*.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+
+import pytest
+
+from domogate.core import devicekeys
+from domogate.core.names import name_key
+from domogate.errors import (
+    Conflict,
+    InvalidCredentials,
+    OtpInvalid,
+    RateLimited,
+    Revoked,
+    SignatureInvalid,
+)
+from domogate.services import auth as auth_module
+from domogate.services.context import RequestContext
+from tests.services.conftest import ADMIN_PASSWORD, SERVICE_PASSWORD, Env, project_data
+
+
+def test_look_alike_names_have_one_key() -> None:
+    assert len({name_key(n) for n in ("admin", "ＡＤＭＩＮ", "ａdmin", " ad min ", "ad\u200bmin")}) == 1
+    assert name_key("Zoé") == name_key("ZOÉ") == name_key("Zoe\u0301")
+    assert name_key("alice") != name_key("alicia")
+
+
+async def test_full_width_spelling_shares_the_accounts_failure_limit(env: Env) -> None:
+    """`ａdmin` used to get a fresh allowance of failures while checking the real password."""
+    key = devicekeys.public_key_of(devicekeys.generate_private_key())
+    spellings = ["alice", "ＡＬＩＣＥ", "ａlice", "al ice", "ALICE"]
+    refused = 0
+    for i in range(30):
+        try:
+            await env.auth.login_password(
+                RequestContext(f"198.18.{i}.1"), spellings[i % 5], "wrong", "d", key
+            )
+        except InvalidCredentials:
+            pass
+        except RateLimited:
+            refused += 1
+    assert refused == 20  # the account allows 10 failures, whatever the spelling
+
+
+async def test_a_look_alike_of_an_existing_name_is_refused(env: Env) -> None:
+    admin = await env.admin()
+    for look_alike in ("ＡＬＩＣＥ", "a lice", "Bob"):
+        with pytest.raises(Conflict):
+            await env.clients.add_client(admin, base_url="https://h:1", name=look_alike)
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    with pytest.raises(Conflict):
+        await env.redeem(issued.otp, name="ａｌｉｃｅ")
+
+
+async def test_the_pending_otp_cap_is_enforced(env: Env) -> None:
+    admin = await env.admin()
+    first = None
+    for _ in range(env.services.settings.max_pending_otps):
+        issued = await env.clients.add_client(admin, base_url="https://h:1")
+        first = first or issued
+    with pytest.raises(Conflict, match="already pending"):
+        await env.clients.add_client(admin, base_url="https://h:1")
+    assert first is not None
+    # A new OTP for a pending user replaces theirs: no room needed.
+    await env.clients.issue_otp(admin, first.client["id"], base_url="https://h:1")
+    # Once one is used, there is room again.
+    await env.redeem((await env.clients.issue_otp(admin, first.client["id"], base_url="x")).otp)
+    await env.clients.add_client(admin, base_url="https://h:1")
+
+
+async def test_malformed_guesses_do_not_spend_the_global_otp_budget(env: Env) -> None:
+    for i in range(200):
+        with contextlib.suppress(OtpInvalid, RateLimited):
+            await env.auth.redeem_otp(RequestContext(f"198.19.{i}.1"), "nope", "x", "d", "k")
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    auth, _ = await env.redeem(issued.otp, name="Newcomer", source="192.0.2.77")
+    assert auth.user.name == "Newcomer"
+
+
+async def test_flooding_sources_cannot_starve_a_newcomer(env: Env) -> None:
+    """Forty addresses guess as fast as they are let; newcomers keep getting through on the
+    reserve kept for sources without failures (with 8, 17 of 20 were refused before)."""
+    admin = await env.admin()
+    flooders = [f"203.0.113.{i}" for i in range(40)]
+    for src in flooders:  # they start one after the other, so their refills interleave
+        for _ in range(11):
+            with contextlib.suppress(OtpInvalid, RateLimited):
+                await env.auth.redeem_otp(RequestContext(src), "ACDEFGHJKL", "x", "d", "k")
+        env.clock.advance(0.15)
+    # Each fresh address may spend the reserve once; the flood goes on for a minute first.
+    refused_newcomers = 0
+    for round_ in range(-10, 20):
+        for _ in range(30):  # the shared budget is kept empty
+            for src in flooders:
+                with contextlib.suppress(OtpInvalid, RateLimited):
+                    await env.auth.redeem_otp(RequestContext(src), "ACDEFGHJKL", "x", "d", "k")
+            env.clock.advance(0.2)
+        if round_ < 0:
+            continue
+        issued = await env.clients.add_client(admin, base_url="https://h:1")
+        try:
+            await env.redeem(issued.otp, name=f"New {round_}", source=f"192.0.2.{round_}")
+        except RateLimited:
+            refused_newcomers += 1
+    assert refused_newcomers == 0
+
+
+async def test_a_session_of_a_device_revoked_during_its_sign_in_is_refused(env: Env) -> None:
+    """Force the interleaving: the password login has created the device, the admin revokes
+    it before the login opens the session. The session exists but is refused at once."""
+    admin = await env.admin()
+    store = env.services.store
+    original_add = store.add_device
+    revoked = asyncio.Event()
+
+    async def add_then_revoke(device):  # type: ignore[no-untyped-def]
+        await original_add(device)
+        await store.revoke_devices([device.id], env.clock.now())
+        revoked.set()
+
+    store.add_device = add_then_revoke  # type: ignore[method-assign]
+    try:
+        auth = await env.login("bob", "bob-password")
+    finally:
+        store.add_device = original_add  # type: ignore[method-assign]
+    assert revoked.is_set()
+    with pytest.raises(Revoked):
+        await env.auth.authenticate(auth.token, RequestContext("10.0.0.1"))
+    assert admin.user.admin
+
+
+async def test_live_challenges_reach_their_cap(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap itself, reached: with it at 500, the 501st challenge drops the oldest."""
+    monkeypatch.setattr(auth_module, "MAX_LIVE_CHALLENGES", 500)
+    first = None
+    for i in range(600):
+        issued = await env.auth.challenge(RequestContext(f"10.8.{i // 250}.{i % 250}"), "dev")
+        first = first or issued
+    assert len(env.auth._challenges) == 500
+    assert first is not None and first.challenge not in env.auth._challenges
+
+
+async def test_failed_device_sign_ins_are_throttled_per_source_and_aggregated(env: Env) -> None:
+    auth, key = await env.redeem(
+        (await env.clients.add_client(await env.admin(), base_url="h")).otp
+    )
+    device_id = auth.device.id
+    ctx = RequestContext("198.51.100.9")
+    outcomes: list[str] = []
+    for _ in range(60):
+        ch = await env.auth.challenge(ctx, device_id)
+        try:
+            await env.auth.sign_in_device(ctx, device_id, ch.challenge, "AAAA")
+        except SignatureInvalid:
+            outcomes.append("invalid")
+        except RateLimited:
+            outcomes.append("limited")
+    assert outcomes.count("invalid") == 20 and outcomes.count("limited") == 40
+    # The owner's valid signature from that same address still gets in.
+    ch = await env.auth.challenge(ctx, device_id)
+    sig = devicekeys.sign(key, devicekeys.challenge_message("srv-test", device_id, ch.challenge))
+    assert (await env.auth.sign_in_device(ctx, device_id, ch.challenge, sig)).device.id == device_id
+    env.clock.advance(61)
+    await env.services.audit.close()
+    rows = [
+        e for e in await env.services.audit.list(limit=1000) if e.action == "sign_in.device"
+    ]
+    failures = [e for e in rows if e.outcome != "ok"]
+    assert len(failures) <= 4, [(e.outcome, e.details) for e in failures]
+    assert sum(int(e.details.get("repeated", 1)) for e in failures) == 60
+
+
+async def test_a_redeploy_keeps_admin_flags_decided_on_the_server(env: Env) -> None:
+    from domogate.services.deploy import set_admin
+
+    await set_admin(env.services.store, "bob", True)
+    await set_admin(env.services.store, "alice", False)
+    result = await env.services.deploy.deploy(
+        RequestContext("integrator"), project_data(), password=SERVICE_PASSWORD
+    )
+    assert sorted(result.admin_differs) == ["alice", "bob"]
+    users = {u.name: u for u in await env.services.store.list_users()}
+    assert users["bob"].admin and not users["alice"].admin
+    # A user the deploy creates takes the project's flag.
+    data = project_data()
+    data["users"].append(replace_user(data["users"][0], name="carol"))
+    await env.services.deploy.deploy(RequestContext("integrator"), data, password=SERVICE_PASSWORD)
+    carol = await env.services.store.find_user_by_name("carol")
+    assert carol is not None and carol.admin
+    _ = ADMIN_PASSWORD
+
+
+def replace_user(user: dict, **changes: object) -> dict:  # type: ignore[type-arg]
+    return {**user, **changes}
+
+
+_ = replace
