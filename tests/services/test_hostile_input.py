@@ -26,7 +26,8 @@ from tests.services.conftest import ADMIN_PASSWORD, SERVICE_PASSWORD, Env, proje
 
 
 def test_look_alike_names_have_one_key() -> None:
-    assert len({name_key(n) for n in ("admin", "ＡＤＭＩＮ", "ａdmin", " ad min ", "ad\u200bmin")}) == 1
+    spellings = ("admin", "ＡＤＭＩＮ", "ａdmin", " ad min ", "ad\u200bmin")
+    assert len({name_key(n) for n in spellings}) == 1
     assert name_key("Zoé") == name_key("ZOÉ") == name_key("Zoe\u0301")
     assert name_key("alice") != name_key("alicia")
 
@@ -169,9 +170,7 @@ async def test_failed_device_sign_ins_are_throttled_per_source_and_aggregated(en
     assert (await env.auth.sign_in_device(ctx, device_id, ch.challenge, sig)).device.id == device_id
     env.clock.advance(61)
     await env.services.audit.close()
-    rows = [
-        e for e in await env.services.audit.list(limit=1000) if e.action == "sign_in.device"
-    ]
+    rows = [e for e in await env.services.audit.list(limit=1000) if e.action == "sign_in.device"]
     failures = [e for e in rows if e.outcome != "ok"]
     assert len(failures) <= 4, [(e.outcome, e.details) for e in failures]
     assert sum(int(e.details.get("repeated", 1)) for e in failures) == 60
