@@ -1,0 +1,314 @@
+"""Attacks on the ways in, mounted against a real `domogate server` process.
+
+The server listens on 127.0.0.1; attackers and owners come from other loopback addresses
+(127.0.0.2, 127.0.0.3, …: the whole of 127/8 is loopback), so that the server sees them as
+distinct sources, and 127.0.0.1 is "the server's own machine".
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from domogate.core import devicekeys
+from tests.deploy_auth import deploy_headers
+from tests.e2e.conftest import (
+    ServerProcess,
+    deploy_first,
+    free_port,
+    new_project,
+    run,
+)
+
+pytestmark = pytest.mark.slow
+
+SERVICE = "service-secret"
+
+
+def client_from(server: ServerProcess, source: str, timeout: float = 10) -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=source, verify=server.ssl_context())
+    return httpx.Client(base_url=server.url, transport=transport, timeout=timeout)
+
+
+@pytest.fixture
+def house(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
+    project = new_project(tmp_path)
+    run("project", "set", str(project), "system.automatic_authentication", "false")
+    sp = ServerProcess(tmp_path / "data", free_port(), tmp_path / "server.log")
+    sp.start()
+    deploy_first(project, sp)
+    yield sp, project
+    sp.stop()
+
+
+def enrol_with_password(c: httpx.Client, username: str, password: str) -> tuple[Any, str]:
+    key = devicekeys.generate_private_key()
+    r = c.post(
+        "/api/auth/password",
+        json={
+            "username": username,
+            "password": password,
+            "device": {"name": "owner laptop", "public_key": devicekeys.public_key_of(key)},
+        },
+    )
+    assert r.status_code == 200, r.text
+    return key, r.json()["device"]["id"]
+
+
+def password_with_proof(
+    c: httpx.Client, server_id: str, key: Any, device_id: str, username: str, password: str
+) -> httpx.Response:
+    ch = c.post("/api/auth/challenge", json={"device_id": device_id}).json()["challenge"]
+    sig = devicekeys.sign(key, devicekeys.challenge_message(server_id, device_id, ch))
+    return c.post(
+        "/api/auth/password",
+        json={
+            "username": username,
+            "password": password,
+            "device": {"name": "owner laptop", "public_key": devicekeys.public_key_of(key)},
+            "proof": {"device_id": device_id, "challenge": ch, "signature": sig},
+        },
+    )
+
+
+def test_a_look_alike_spelling_meets_the_same_account_limit(house) -> None:  # type: ignore[no-untyped-def]
+    server, _ = house
+    spellings = ["alice", "ＡＬＩＣＥ", "ａlice", "al ice"]
+    codes = []
+    for i in range(14):
+        with client_from(server, f"127.0.1.{i + 1}") as c:
+            codes.append(
+                c.post(
+                    "/api/auth/password",
+                    json={
+                        "username": spellings[i % 4],
+                        "password": "guess",
+                        "device": {"name": "x", "public_key": _pk()},
+                    },
+                ).json()["error"]["code"]
+            )
+    assert codes[:10] == ["invalid_credentials"] * 10
+    assert set(codes[10:]) == {"rate_limited"}  # every spelling is alice's one account
+
+
+def test_the_service_password_has_one_limit_and_no_oracle(house) -> None:  # type: ignore[no-untyped-def]
+    server, _ = house
+    # No oracle: with a wrong password the answer is the same whatever the body.
+    with client_from(server, "127.0.2.1") as c:
+        empty = c.post("/api/deploy", json={}, headers=deploy_headers(password="wrong"))
+        full = c.post(
+            "/api/deploy",
+            json={"project": {"name": "x"}},
+            headers=deploy_headers(password="wrong"),
+        )
+        garbage = c.post(
+            "/api/deploy", content=b"\x00not json", headers=deploy_headers(password="wrong")
+        )
+    assert empty.status_code == full.status_code == garbage.status_code == 401
+    assert empty.json() == full.json() == garbage.json()
+    # Guesses spread over deploys and the maintenance page, from many addresses, share one
+    # limit: after 10 failures (3 above, 7 here) the next is refused wherever it is tried,
+    # even with the right password.
+    outcomes = []
+    for i in range(7):
+        with client_from(server, f"127.0.3.{i + 1}") as c:
+            if i % 2:
+                r = c.post("/api/maintenance/session", json={"password": f"guess {i}"})
+            else:
+                r = c.post("/api/deploy", json={}, headers=deploy_headers(password=f"guess {i}"))
+            outcomes.append(r.status_code)
+    assert outcomes == [401] * 7
+    with client_from(server, "127.0.4.1") as c:
+        right = c.post("/api/maintenance/session", json={"password": SERVICE})
+        assert right.status_code == 429, right.text  # the limit holds for the right one too
+        right = c.post("/api/deploy", json={}, headers=deploy_headers(password=SERVICE))
+        assert right.status_code == 429
+    # The server's own machine is not locked by remote failures.
+    with client_from(server, "127.0.0.1") as c:
+        r = c.post("/api/maintenance/session", json={"password": SERVICE})
+        assert r.status_code == 200, r.text
+
+
+def test_an_unauthenticated_deploy_body_is_never_read(house) -> None:  # type: ignore[no-untyped-def]
+    """8 MiB bodies from strangers are answered before they are read: the server stays
+    responsive, and a body cannot change the answer."""
+    server, _ = house
+    big = b'{"project": {"name": "' + b"x" * (8 * 1024 * 1024 - 64) + b'"}}'
+
+    def flood(i: int) -> int:
+        with client_from(server, f"127.0.5.{i + 1}", timeout=30) as c:
+            try:
+                return c.post(
+                    "/api/deploy",
+                    content=big,
+                    headers={**deploy_headers(password="x"), "content-type": "application/json"},
+                ).status_code
+            except httpx.HTTPError:
+                return 0  # the server may close before taking the whole body: fine
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(flood, i) for i in range(8)]
+        worst = 0.0
+        with client_from(server, "127.0.6.1") as c:
+            while not all(f.done() for f in futures):
+                t0 = time.perf_counter()
+                assert c.get("/api/info").status_code == 200
+                worst = max(worst, time.perf_counter() - t0)
+        statuses = [f.result() for f in futures]
+    assert all(s in (401, 429, 0) for s in statuses), statuses
+    assert worst < 0.25, worst  # no 0.3–0.5 s stall per body any more
+    # A stranger's body to a route that needs a session is refused unread as well.
+    with client_from(server, "127.0.6.2") as c:
+        r = c.post("/api/clients", content=b"{" * 60_000, headers={"content-type": "x"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+        r = c.post("/api/auth/otp", content=b" " * 5000, headers={"content-type": "x"})
+        assert r.status_code == 413  # the ways in take small bodies only
+        assert r.headers.get("strict-transport-security") == "max-age=31536000"
+
+
+def test_a_stranger_cannot_lock_the_owner_out(house) -> None:  # type: ignore[no-untyped-def]
+    """Two minutes of a slow, steady attack on alice's account and on the service password
+    from another address; the owner (automatic authentication off, so a password sign-in
+    is the only way in) gets in every time with her enrolled device, and the maintenance
+    page opens from the server's own machine every time."""
+    server, _ = house
+    with client_from(server, "127.0.7.1") as owner:
+        server_id = owner.get("/api/info").json()["server_id"]
+        key, device_id = enrol_with_password(owner, "alice", "alice-password")
+    attacker = client_from(server, "127.0.8.1")
+    owner = client_from(server, "127.0.7.1")
+    local = client_from(server, "127.0.0.1")
+    attacks: dict[int, int] = {}
+    owner_results: list[int] = []
+    local_results: list[int] = []
+    copied_key_results: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        next_owner = time.monotonic()
+        while time.monotonic() < deadline:
+            # ~2 wrong passwords a second: far above what keeps the account refusing.
+            for r in (
+                attacker.post(
+                    "/api/auth/password",
+                    json={
+                        "username": "alice",
+                        "password": "guess",
+                        "device": {"name": "x", "public_key": _pk()},
+                    },
+                ),
+                attacker.post("/api/maintenance/session", json={"password": "guess"}),
+            ):
+                attacks[r.status_code] = attacks.get(r.status_code, 0) + 1
+            # An attacker who copied the owner's public key proves nothing with it.
+            if len(copied_key_results) < 3:
+                r = attacker.post(
+                    "/api/auth/password",
+                    json={
+                        "username": "alice",
+                        "password": "guess",
+                        "device": {
+                            "name": "x",
+                            "public_key": devicekeys.public_key_of(key),
+                        },
+                        "proof": {"device_id": device_id, "challenge": "c", "signature": "AA"},
+                    },
+                )
+                copied_key_results.append(r.json()["error"]["code"])
+            if time.monotonic() >= next_owner:
+                next_owner += 10
+                r = password_with_proof(owner, server_id, key, device_id, "alice", "alice-password")
+                owner_results.append(r.status_code)
+                assert r.status_code == 200, r.text
+                assert r.json()["device"]["id"] == device_id  # the same device, kept
+                r = local.post("/api/maintenance/session", json={"password": SERVICE})
+                local_results.append(r.status_code)
+                assert r.status_code == 200, r.text
+            time.sleep(0.5)
+    finally:
+        attacker.close()
+        owner.close()
+        local.close()
+    assert len(owner_results) >= 12 and set(owner_results) == {200}
+    assert set(local_results) == {200}
+    assert attacks.get(429, 0) > 100  # the attacker was throttled the whole time
+    assert "rate_limited" in copied_key_results or "invalid_credentials" in copied_key_results
+    # A wrong password for the owner's proven device is still refused.
+    with client_from(server, "127.0.7.1") as c:
+        r = password_with_proof(c, server_id, key, device_id, "alice", "not it")
+        assert r.status_code == 401
+
+
+def test_failed_device_sign_ins_are_throttled_and_aggregated(house) -> None:  # type: ignore[no-untyped-def]
+    server, project = house
+    run("project", "set", str(project), "system.automatic_authentication", "true")
+    with client_from(server, "127.0.0.1") as c:
+        r = c.post(
+            "/api/deploy",
+            json={"project": _project_data(project)},
+            headers=deploy_headers(password=SERVICE),
+        )
+        assert r.status_code == 200, r.text
+    with client_from(server, "127.0.9.1") as owner:
+        key, device_id = enrol_with_password(owner, "alice", "alice-password")
+        server_id = owner.get("/api/info").json()["server_id"]
+    codes: list[str] = []
+    with client_from(server, "127.0.10.1") as attacker:
+        for _ in range(100):  # the challenges' own limit: 100 at once
+            ch = attacker.post("/api/auth/challenge", json={"device_id": device_id})
+            r = attacker.post(
+                "/api/auth/device",
+                json={
+                    "device_id": device_id,
+                    "challenge": ch.json()["challenge"],
+                    "signature": "AA",
+                },
+            )
+            codes.append(r.json()["error"]["code"])
+        # The owner's valid signature from the attacker's very address still gets in (once
+        # that address may have a challenge again: 20 a second).
+        deadline = time.monotonic() + 5
+        while (
+            r := attacker.post("/api/auth/challenge", json={"device_id": device_id})
+        ).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ch = r.json()
+        sig = devicekeys.sign(
+            key, devicekeys.challenge_message(server_id, device_id, ch["challenge"])
+        )
+        r = attacker.post(
+            "/api/auth/device",
+            json={"device_id": device_id, "challenge": ch["challenge"], "signature": sig},
+        )
+        assert r.status_code == 200, r.text
+        token = r.json()["session"]["token"]
+        events = attacker.get(
+            "/api/audit", params={"limit": 1000}, headers={"Authorization": f"Bearer {token}"}
+        ).json()["events"]
+    assert codes.count("signature_invalid") == 20
+    assert codes.count("rate_limited") == 80
+    failures = [e for e in events if e["action"] == "sign_in.device" and e["outcome"] != "ok"]
+    # 100 failures, not 100 rows: the first of each kind, the rest counted when the minute
+    # closes.
+    assert len(failures) <= 2, failures
+
+
+def _pk() -> str:
+    return devicekeys.public_key_of(devicekeys.generate_private_key())
+
+
+def _project_data(project: Path) -> dict[str, Any]:
+    from domogate.core.project import project_to_data
+    from domogate.storage.projectfile import load_project
+
+    return project_to_data(load_project(project))
+
+
+_ = base64
