@@ -1022,6 +1022,13 @@ def deploy(
             line = _users_line(label, result.get(key), always=always)
             if line:
                 _echo(line)
+        differs = _users_line(
+            "whose admin flag was kept as the server decided (it differs from the project)",
+            result.get("admin_differs"),
+            always=False,
+        )
+        if differs:
+            _echo(differs)
 
 
 def register(app: typer.Typer) -> None:
