@@ -262,3 +262,14 @@ def error_from_dict(body: dict[str, Any]) -> DomogateError:
         err.code = code  # type: ignore[misc]
         return err
     return cls(message or None, **details)
+
+
+class TooManyConnections(DomogateError):
+    """A connection cap (total, per address, per device, unauthenticated) is reached."""
+
+    code = "too_many_connections"
+    default_message = "Too many connections; close some or try again later."
+
+
+ALL_ERRORS += (TooManyConnections,)
+ERRORS_BY_CODE[TooManyConnections.code] = TooManyConnections

@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -21,6 +21,9 @@ from domogate.services.container import Services, build_services
 from domogate.settings import ServerSettings
 from domogate.storage.datadir import DataDir
 from domogate.storage.sql import open_store
+
+if TYPE_CHECKING:
+    from domogate.web.connections import EffectiveLimits
 
 log = logging.getLogger("domogate.server")
 
@@ -111,8 +114,10 @@ def uvicorn_config(
     app: Any, settings: ServerSettings, data: DataDir, log_level: str = "info"
 ) -> uvicorn.Config:
     """How domogate runs uvicorn: TLS from the data folder, the sans-I/O websockets stack
-    without compression (memory per idle client), bounded client messages."""
+    without compression (memory per idle client), bounded client messages. Served by
+    :func:`guarded_server` (connection caps, request-head deadline)."""
     from domogate.web.app import asgi_entry
+    from domogate.web.connections import GuardedWebSocketProtocol
     from domogate.web.live import WS_MAX_MESSAGE
 
     return uvicorn.Config(
@@ -122,7 +127,7 @@ def uvicorn_config(
         ssl_certfile=None if settings.insecure_http else str(data.tls_cert_path),
         ssl_keyfile=None if settings.insecure_http else str(data.tls_key_path),
         log_level=log_level,
-        ws="websockets-sansio",
+        ws=GuardedWebSocketProtocol,  # uvicorn's "websockets-sansio", counted per socket
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_MESSAGE,
         lifespan="on",
@@ -131,9 +136,27 @@ def uvicorn_config(
     )
 
 
+def connection_limits(settings: ServerSettings) -> EffectiveLimits:
+    """The connection caps in force: the settings' ones, within the open-file limit (its
+    soft value is raised towards the hard one first)."""
+    from domogate.web.connections import effective_limits, raise_open_files, wanted_open_files
+
+    limits = settings.connections
+    return effective_limits(limits, raise_open_files(wanted_open_files(limits)))
+
+
+def guarded_server(config: uvicorn.Config, limits: EffectiveLimits) -> uvicorn.Server:
+    """uvicorn's server behind domogate's accept loop (``serve(sockets=[sock])``): caps
+    per address and in total, TLS handshake and request heads within a deadline."""
+    from domogate.web.connections import GuardedServer
+
+    return GuardedServer(config, limits)
+
+
 def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     data, first = prepare_data(settings)
     sock = bind_socket(settings.host, settings.port)
+    limits = connection_limits(settings)
 
     async def main() -> None:
         services = await open_services(settings, data)
@@ -141,7 +164,7 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
 
         app = create_app(settings, services)
         config = uvicorn_config(app, settings, data, log_level)
-        server = uvicorn.Server(config)
+        server = guarded_server(config, limits)
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -150,5 +173,9 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
 
     if settings.insecure_http:
         print(INSECURE_WARNING, file=sys.stderr, flush=True)
+    if limits.lowered:
+        from domogate.web.connections import describe
+
+        print(describe(limits), file=sys.stderr, flush=True)
     print(banner(settings, data, first), flush=True)
     asyncio.run(main())

@@ -14,7 +14,7 @@ from domogate.cli.output import print_json, reporting_errors
 from domogate.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from domogate.settings import KnxSettings
+    from domogate.settings import ConnectionLimits, KnxSettings
 
 app = typer.Typer(
     help=(
@@ -99,6 +99,28 @@ def serve(
         False, "--insecure-http", help="Serve plain HTTP instead of HTTPS (development only)."
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    head_timeout: float | None = typer.Option(
+        None,
+        "--head-timeout",
+        min=0.1,
+        max=600,
+        help="Seconds a connection has for its TLS handshake and request head (default 10).",
+        show_default=False,
+    ),
+    max_connections: int | None = typer.Option(
+        None,
+        "--max-connections",
+        min=1,
+        help="Connections in total (default 12000, lowered to fit the open-file limit).",
+        show_default=False,
+    ),
+    max_connections_per_address: int | None = typer.Option(
+        None,
+        "--max-connections-per-address",
+        min=1,
+        help="Connections per client address, IPv6 per /64 (default 256).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the server (when no subcommand is given).
 
@@ -134,8 +156,49 @@ def serve(
             argon2=argon2_parameters_from_env(),
             deploy_pause_s=pause,
             bus=bus_settings,
+            connections=connection_limits(
+                head_timeout, max_connections, max_connections_per_address
+            ),
         )
         run_server(settings, log_level=log_level)
+
+
+def connection_limits(
+    head_timeout: float | None, total: int | None, per_address: int | None
+) -> ConnectionLimits:
+    """The connection caps: defaults, then ``$DOMOGATE_CONNECTION_LIMITS`` (``name=value``
+    pairs separated by commas, any field of ``ConnectionLimits``; for tests and tuning),
+    then the flags."""
+    from dataclasses import fields, replace
+
+    from domogate.settings import ConnectionLimits
+
+    limits = ConnectionLimits()
+    kinds = {f.name: type(getattr(limits, f.name)) for f in fields(limits)}
+    changes: dict[str, float | int] = {}
+    for item in os.environ.get("DOMOGATE_CONNECTION_LIMITS", "").split(","):
+        if not item.strip():
+            continue
+        name, _, text = item.partition("=")
+        name = name.strip()
+        if name not in kinds:
+            raise InvalidInput(
+                f"$DOMOGATE_CONNECTION_LIMITS: unknown limit {name!r}; known: {', '.join(kinds)}."
+            )
+        try:
+            value = kinds[name](text.strip())
+        except ValueError as exc:
+            raise InvalidInput(f"$DOMOGATE_CONNECTION_LIMITS: bad value in {item!r}.") from exc
+        if value <= 0 and name != "evict_idle_after_s" and name != "refusals":
+            raise InvalidInput(f"$DOMOGATE_CONNECTION_LIMITS: {name} must be positive.")
+        changes[name] = value
+    if head_timeout is not None:
+        changes["head_timeout_s"] = head_timeout
+    if total is not None:
+        changes["total"] = total
+    if per_address is not None:
+        changes["per_address"] = per_address
+    return replace(limits, **changes)  # type: ignore[arg-type]
 
 
 KNX_CONNECTIONS = (

@@ -31,6 +31,7 @@ HTTP_STATUS: dict[type[e.DomogateError], int] = {
     e.PathNotAllowed: 403,
     e.Forbidden: 403,
     e.RateLimited: 429,
+    e.TooManyConnections: 503,
 }
 
 WS_CLOSE: dict[str, int] = {
@@ -41,6 +42,7 @@ WS_CLOSE: dict[str, int] = {
     "forbidden": 4403,
     "auth_timeout": 4408,
     "too_slow": 4429,
+    "too_many_connections": 1013,  # RFC 6455 "Try Again Later"
 }
 
 

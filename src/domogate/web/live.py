@@ -21,7 +21,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.core.accounts import User
-from domogate.errors import DomogateError, InvalidInput, Unauthenticated
+from domogate.core.throttle import source_key
+from domogate.errors import DomogateError, InvalidInput, TooManyConnections, Unauthenticated
 from domogate.services.bus import BusStatus
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
@@ -216,22 +217,31 @@ class LiveHub:
         self._recheck_interval = recheck_interval
         self._stop = asyncio.Event()
         self._refreshing: asyncio.Task[None] | None = None  # after a deploy, see _after_deploy
+        # Caps (ConnectionLimits.ws_*): sockets still to authenticate, in total and per
+        # source key; authenticated sockets per device and per source key.
+        self.unauthenticated = 0
+        self._unauthenticated_by_source: dict[str, int] = {}
+        self._by_device: dict[str, int] = {}
+        self._by_source: dict[str, int] = {}
         services.events.subscribe(self._on_event)
 
     # --- keeping open connections honest ------------------------------------------------
 
     async def recheck(self, announce: bool = True) -> list[User]:
-        """Close connections whose session ended or whose user was revoked or expired,
-        and refresh each connection's view of its user (an admin may have been demoted
-        by the local maintenance command, a deploy may have moved a user to another
-        group). With ``announce``, a connection whose group or admin flag changed gets a
-        new ``hello`` and the states its group may now see. Returns the users it read
-        (none when there is no connection to check)."""
+        """Close connections whose session ended, whose device or user was revoked (or
+        is gone), or whose user expired, and refresh each connection's view of its user
+        (an admin may have been demoted by the local maintenance command, a deploy may
+        have moved a user to another group). With ``announce``, a connection whose group
+        or admin flag changed gets a new ``hello`` and the states its group may now see.
+        Returns the users it read (none when there is no connection to check)."""
         if not self.connections:
             return []
         now = self.services.clock.now()
         listed = await self.services.store.list_users()
         users = {u.id: u for u in listed}
+        # Defence in depth: a revoked device's sessions are closed when it is revoked;
+        # should one survive, its device still ends its live connections here.
+        devices = {d.id: d.revoked_at is None for d in await self.services.store.list_devices()}
         for conn in list(self.connections):
             if conn.closing:
                 continue
@@ -239,6 +249,8 @@ class LiveHub:
             user = users.get(session.user_id)
             if not self.services.sessions.is_open(session.token_hash, now):
                 conn.close(WS_CLOSE["unauthenticated"], "unauthenticated", "Session ended.")
+            elif not devices.get(session.device_id, False):
+                conn.close(WS_CLOSE["revoked"], "revoked", "This device has been revoked.")
             elif user is None or user.revoked_at is not None:
                 conn.close(WS_CLOSE["revoked"], "revoked", "Access has been revoked.")
             elif user.is_account_expired(now):
@@ -384,24 +396,73 @@ class LiveHub:
 
     async def serve(self, socket: RawSocket, host: str) -> None:
         settings = self.services.settings
+        limits = settings.connections
         ctx = RequestContext(source=host)
+        source = source_key(host)
+        if (
+            self.unauthenticated >= limits.ws_unauthenticated
+            or self._unauthenticated_by_source.get(source, 0)
+            >= limits.ws_unauthenticated_per_address
+        ):
+            await self._refuse_busy(
+                socket, "Too many live connections waiting to sign in; try again later."
+            )
+            return
+        _count(self._unauthenticated_by_source, source, 1)
+        self.unauthenticated += 1
         try:
-            raw = await asyncio.wait_for(socket.receive_text(), settings.ws_auth_timeout_s)
+            caller = await self._first_auth(socket, ctx)
+        finally:
+            self.unauthenticated -= 1
+            _count(self._unauthenticated_by_source, source, -1)
+        if caller is None:
+            return
+        device_id = caller.session.device_id
+        if self._by_device.get(device_id, 0) >= limits.ws_per_device:
+            await self._refuse_busy(
+                socket,
+                f"This device has {limits.ws_per_device} live connections open already; "
+                "close one first.",
+            )
+            return
+        if self._by_source.get(source, 0) >= limits.ws_per_address:
+            await self._refuse_busy(
+                socket, "Too many live connections from your address; try again later."
+            )
+            return
+        _count(self._by_device, device_id, 1)
+        _count(self._by_source, source, 1)
+        try:
+            await self._serve_signed_in(socket, caller, ctx)
+        finally:
+            _count(self._by_device, device_id, -1)
+            _count(self._by_source, source, -1)
+
+    async def _first_auth(self, socket: RawSocket, ctx: RequestContext) -> Caller | None:
+        """The caller of the first message (which must be an ``auth``), or None when the
+        socket was refused or went away."""
+        try:
+            raw = await asyncio.wait_for(
+                socket.receive_text(), self.services.settings.ws_auth_timeout_s
+            )
         except TimeoutError:
             await self._refuse(socket, "auth_timeout", 'Send {"type": "auth"} first.', 4408)
-            return
+            return None
         except Disconnected:
-            return
+            return None
         except InvalidInput as exc:
             await self._refuse(socket, exc.code, exc.message, WS_CLOSE["invalid_input"])
-            return
+            return None
         try:
-            caller = await self._authenticate(raw, ctx)
+            return await self._authenticate(raw, ctx)
         except DomogateError as exc:
             await self._refuse(socket, exc.code, exc.message, WS_CLOSE.get(exc.code, 4401))
-            return
+            return None
 
-        conn = Connection(socket, caller, settings.ws_send_queue)
+    async def _serve_signed_in(
+        self, socket: RawSocket, caller: Caller, ctx: RequestContext
+    ) -> None:
+        conn = Connection(socket, caller, self.services.settings.ws_send_queue)
         came_online = False
         try:
             self.connections.add(conn)
@@ -495,6 +556,11 @@ class LiveHub:
             reply["error"] = DomogateError().to_dict()
         conn.push(reply)
 
+    @classmethod
+    async def _refuse_busy(cls, socket: RawSocket, message: str) -> None:
+        error = TooManyConnections(message)
+        await cls._refuse(socket, error.code, error.message, WS_CLOSE[error.code])
+
     @staticmethod
     async def _refuse(socket: RawSocket, code: str, message: str, close_code: int) -> None:
         with contextlib.suppress(Exception):
@@ -502,6 +568,14 @@ class LiveHub:
                 json.dumps({"type": "error", "error": {"code": code, "message": message}})
             )
         await socket.close(close_code, code)
+
+
+def _count(counts: dict[str, int], key: str, delta: int) -> None:
+    value = counts.get(key, 0) + delta
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
 
 
 def _bus_message(status: BusStatus) -> dict[str, Any]:

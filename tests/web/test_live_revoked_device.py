@@ -1,0 +1,46 @@
+"""The live channel's periodic re-check refuses a device that is revoked, by itself.
+
+Revoking a device normally closes its sessions and its sockets at once (an event). The
+re-check must not rely on that: here the device is revoked in the store only, its
+session stays open, and the re-check still closes the socket with 4403 ``revoked``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import websockets
+
+from tests.web.conftest import Live
+from tests.web.test_api import next_of, ws_open
+
+
+async def test_recheck_closes_a_socket_whose_device_is_revoked(live: Live) -> None:
+    bob, alice = await live.login("bob", "bob-password"), await live.login()
+    ws_bob, ws_alice = await ws_open(live, bob), await ws_open(live, alice)
+    try:
+        await next_of(ws_bob, "states")
+        services = live.env.services
+        device_id = bob["device"]["id"]
+        # Behind the services' back: no DevicesRevoked event, the session stays open.
+        await services.store.revoke_devices([device_id], services.clock.now())
+        await live.hub.recheck()
+        deadline = time.monotonic() + 5
+        seen = []
+        try:
+            while time.monotonic() < deadline:
+                seen.append(
+                    json.loads(await asyncio.wait_for(ws_bob.recv(), deadline - time.monotonic()))
+                )
+        except websockets.ConnectionClosed:
+            pass
+        assert ws_bob.close_code == 4403, (ws_bob.close_code, seen)
+        assert seen[-1]["type"] == "error" and seen[-1]["error"]["code"] == "revoked", seen
+        # Alice's device is not revoked: her socket stays open and answers.
+        await ws_alice.send(json.dumps({"type": "ping"}))
+        assert (await next_of(ws_alice, "pong"))["type"] == "pong"
+    finally:
+        await ws_bob.close()
+        await ws_alice.close()
