@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +177,69 @@ class ImportPlan:
         }
 
 
+# --- archive limits (a .knxproj is a ZIP archive; docs/security.md, "Input limits") -----
+
+MAX_ARCHIVE_FILE_BYTES = 256 * 1024 * 1024
+"""Size of the ``.knxproj`` file itself (real exports: a few MiB to some tens)."""
+MAX_ARCHIVE_MEMBERS = 20_000
+"""Members of one archive (the export, and the project archive inside it)."""
+MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
+"""Uncompressed size of all members together, of the export and the project archive inside
+it (real exports: up to some hundreds of MiB of manufacturer XML)."""
+MAX_COMPRESSION_RATIO = 100
+"""Uncompressed size over compressed size of one member (real XML: 10 to 20; DEFLATE can
+reach about 1,000, a zip bomb's trademark)."""
+RATIO_EXEMPT_BYTES = 1024 * 1024
+"""Members up to this size (uncompressed) are not held to the ratio: they cannot hurt."""
+
+
+@dataclass(frozen=True)
+class ArchiveMember:
+    """One member as an archive's central directory declares it."""
+
+    name: str
+    size: int  # uncompressed
+    compressed: int
+
+
+def _mib(size: int) -> str:
+    if size >= 1024**3:
+        return f"{size / 1024**3:g} GiB"
+    return f"{size / (1024 * 1024):.0f} MiB"
+
+
+def archive_problem(members: Iterable[ArchiveMember], *, total_so_far: int = 0) -> str | None:
+    """Why an archive with these members is refused (too many, too large once unpacked, a
+    member compressed beyond any real file), or None. ``total_so_far`` is the uncompressed
+    size of the archives already counted (the export around a nested project archive)."""
+    total = total_so_far
+    for count, member in enumerate(members, start=1):
+        if count > MAX_ARCHIVE_MEMBERS:
+            return (
+                f"it holds more than {MAX_ARCHIVE_MEMBERS} files; an ETS export holds far "
+                "fewer (is it an ETS project export?)"
+            )
+        total += max(member.size, 0)
+        if total > MAX_ARCHIVE_BYTES:
+            return (
+                f"it unpacks to more than {_mib(MAX_ARCHIVE_BYTES)}; an ETS export unpacks "
+                "to far less (is it an ETS project export?)"
+            )
+        if member.size > RATIO_EXEMPT_BYTES and member.size > MAX_COMPRESSION_RATIO * max(
+            member.compressed, 1
+        ):
+            return (
+                f"its member {member.name!r} is compressed more than "
+                f"{MAX_COMPRESSION_RATIO} to 1 ({_mib(member.size)} unpacked), as in a zip "
+                "bomb, not in an ETS export"
+            )
+    return None
+
+
+def archive_total(members: Iterable[ArchiveMember]) -> int:
+    return sum(max(m.size, 0) for m in members)
+
+
 # --- small helpers -------------------------------------------------------------------
 
 
@@ -260,15 +323,25 @@ def _room_pages(parsed: Mapping[str, Any]) -> dict[str, PlannedPage]:
     """Space identifier → page, for every space (room, floor…) of the building structure."""
     spaces: list[tuple[str, str, str]] = []  # (identifier, name, parent name)
 
-    def walk(nodes: Mapping[str, Any], parent: str) -> None:
-        for key, node in nodes.items():
-            if not isinstance(node, Mapping):
-                continue
-            name = label(str(node.get("name") or key), "Room")
-            spaces.append((str(node.get("identifier") or ""), name, parent))
-            walk(node.get("spaces") or {}, name)
-
-    walk(parsed.get("locations") or {}, "")
+    # Depth first in the export's order, without recursion (however deep the spaces nest).
+    top = parsed.get("locations") or {}
+    stack: list[tuple[Iterator[tuple[Any, Any]], str]] = []
+    if isinstance(top, Mapping):
+        stack.append((iter(top.items()), ""))
+    while stack:
+        items, parent = stack[-1]
+        entry = next(items, None)
+        if entry is None:
+            stack.pop()
+            continue
+        key, node = entry
+        if not isinstance(node, Mapping):
+            continue
+        name = label(str(node.get("name") or key), "Room")
+        spaces.append((str(node.get("identifier") or ""), name, parent))
+        children = node.get("spaces") or {}
+        if isinstance(children, Mapping):
+            stack.append((iter(children.items()), name))
     slug_counts: dict[str, int] = {}
     for _, name, _ in spaces:
         slug = slugify(name) or "room"

@@ -22,9 +22,12 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.scanner import RoundTripScanner
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
@@ -77,6 +80,128 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 _NULL = frozenset({"null", "~", ""})
 
 
+# --- limits on hostile files (docs/security.md, "Input limits") -------------------------
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Size of ``project.yaml`` (a project of thousands of objects is well under 1 MiB; the
+server accepts deploys of up to 8 MiB)."""
+MAX_DEPTH = 64
+"""Nesting depth of collections (a real project needs about 6)."""
+MAX_ALIASES = 1000
+"""Aliases (``*name``) in one document."""
+MAX_EXPANDED_NODES = 100_000
+"""Nodes that aliases may add to the document once expanded (a "billion laughs" file adds
+a billion from a few hundred bytes)."""
+
+
+class _YamlLimit(Exception):
+    """A limit of the guarded composer, with the 1-based line where it was exceeded."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _line_of(event: Any) -> int | None:
+    mark = getattr(event, "start_mark", None)
+    return None if mark is None else int(mark.line) + 1
+
+
+def _too_deep(line: int | None) -> _YamlLimit:
+    return _YamlLimit(
+        f"nested more than {MAX_DEPTH} levels deep; a project needs far fewer: "
+        "flatten this part of the file",
+        line,
+    )
+
+
+class _GuardedScanner(RoundTripScanner):
+    """Stops at the 65th open ``[``/``{`` at once: ruamel's scanner looks up to 1024
+    characters ahead for a possible key, over every open level (about a second of work
+    for ``[[[[...``) before the composer sees the first one."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        if len(self.flow_context) >= MAX_DEPTH:
+            raise _too_deep(int(self.reader.line) + 1)
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+class _GuardedComposer(Composer):
+    """ruamel's composer with budgets checked *before* objects are built: the nesting depth
+    (no RecursionError, however deep the file), the number of aliases, recursive aliases,
+    and the size that aliases expand to (each node counts as often as it is referred to,
+    as :func:`to_plain` and the validation see it)."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._nodes = 0  # expanded nodes composed so far in the document
+        self._added = 0  # of which added by aliases
+        self._aliases = 0
+        self._done: dict[Any, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+        self._heights: list[int] = []  # height of the deepest child of each open node
+
+    def compose_document(self) -> Any:
+        self._nodes = self._added = self._aliases = 0
+        self._done = {}
+        self._heights = []
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            return self._alias(event, parent, index)
+        if self.depth + 1 > MAX_DEPTH:
+            raise _too_deep(_line_of(event))
+        anchor = event.anchor
+        if anchor is not None:
+            self._done.pop(anchor, None)  # redefined: an alias to it inside is recursive
+        start = self._nodes
+        self._heights.append(0)
+        node = super().compose_node(parent, index)
+        height = self._heights.pop() + 1
+        self._nodes += 1
+        self._child(height)
+        if anchor is not None:
+            self._done[anchor] = (self._nodes - start, height)
+        return node
+
+    def _child(self, height: int) -> None:
+        if self._heights:
+            self._heights[-1] = max(self._heights[-1], height)
+
+    def _alias(self, event: Any, parent: Any, index: Any) -> Any:
+        line = _line_of(event)
+        self._aliases += 1
+        if self._aliases > MAX_ALIASES:
+            raise _YamlLimit(
+                f"more than {MAX_ALIASES} aliases (*name); write the values out instead",
+                line,
+            )
+        anchor = event.anchor
+        if anchor in self.anchors and anchor not in self._done:
+            raise _YamlLimit(
+                f"alias *{anchor} refers to a node that contains it (a recursive structure)",
+                line,
+            )
+        size, height = self._done.get(anchor, (1, 1))
+        self._added += size
+        self._nodes += size
+        if self._added > MAX_EXPANDED_NODES:
+            raise _YamlLimit(
+                f"aliases (*name) expand the file beyond {MAX_EXPANDED_NODES} values "
+                "(an alias bomb?); write the values out instead of repeating aliases",
+                line,
+            )
+        if self.depth + height > MAX_DEPTH:
+            raise _YamlLimit(
+                f"alias *{anchor} nests the document more than {MAX_DEPTH} levels deep",
+                line,
+            )
+        self._child(height)
+        return super().compose_node(parent, index)
+
+
 class _Representer(RoundTripRepresenter):
     """Round-trip representer that writes ``null`` explicitly (not an empty value)."""
 
@@ -89,6 +214,8 @@ _Representer.add_representer(
 
 def _yaml(indent: tuple[int, int, int] = _DEFAULT_INDENT) -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Scanner = _GuardedScanner
+    yaml.Composer = _GuardedComposer
     yaml.Representer = _Representer
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -155,6 +282,19 @@ def load_document(directory: Path) -> ProjectDocument:
     if not path.is_file():
         raise InvalidInput(f"{path} not found: {directory} is not a project folder; {hint}")
     try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    if size > MAX_FILE_BYTES:
+        raise _limit_error(
+            path,
+            _YamlLimit(
+                f"{size} bytes, more than the {MAX_FILE_BYTES // (1024 * 1024)} MiB a project "
+                "file may hold; is it the right file?",
+                None,
+            ),
+        )
+    try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ProjectInvalid(
@@ -172,6 +312,8 @@ def load_document(directory: Path) -> ProjectDocument:
         data, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=_yaml())
     except YAMLError as exc:
         raise _yaml_error(path, exc) from None
+    except _YamlLimit as exc:
+        raise _limit_error(path, exc) from None
     return ProjectDocument(path, data, _guess_indent(indent, block_seq_indent))
 
 
@@ -201,6 +343,17 @@ def _yaml_error(path: Path, exc: YAMLError) -> ProjectInvalid:
         "message": f"not valid YAML: {what}",
     }
     return ProjectInvalid(f"{path} is not valid YAML", problems=[problem])
+
+
+def _limit_error(path: Path, exc: _YamlLimit) -> ProjectInvalid:
+    where = f" at line {exc.line}" if exc.line is not None else ""
+    problem = {
+        "file": str(path),
+        "path": "(top level)",
+        "line": exc.line,
+        "message": f"refused{where}: {exc.message}",
+    }
+    return ProjectInvalid(f"{path} is refused: {exc.message}", problems=[problem])
 
 
 def load_project(directory: Path) -> Project:
@@ -675,8 +828,10 @@ def _resolve(root: CommentedMap, dotted_key: str, moves: Moves | None = None) ->
 
 def _parse_yaml_scalar(raw: str) -> Any:
     try:
-        return to_plain(YAML(typ="safe", pure=True).load(raw))
-    except YAMLError:
+        yaml = YAML(typ="safe", pure=True)
+        yaml.Composer = _GuardedComposer
+        return to_plain(yaml.load(raw))
+    except (YAMLError, _YamlLimit):
         return raw
 
 
