@@ -201,3 +201,30 @@ def replace_user(user: dict, **changes: object) -> dict:  # type: ignore[type-ar
 
 
 _ = replace
+
+
+async def test_a_name_typed_by_a_stranger_is_stored_clean(env: Env) -> None:
+    hostile = "\x1b[31mEvil\u202e\u200b  Name\x00" + "x" * 500
+    with contextlib.suppress(OtpInvalid):
+        await env.auth.redeem_otp(RequestContext("198.51.100.50"), "ACDEFACDEF", hostile, "d", "k")
+    events = [e for e in await env.services.audit.list(limit=10) if e.action == "otp.redeem"]
+    assert events, "the failure is audited"
+    stored = events[0].actor_name
+    assert stored is not None and stored.startswith("[31mEvil Name")
+    assert len(stored) == 64
+    assert all(c.isprintable() for c in stored)
+
+
+async def test_audit_retention_drops_old_and_excess_events(env: Env) -> None:
+    for i in range(30):
+        await env.services.audit.record("test.event", "ok", RequestContext("x"), n=i)
+    await env.services.audit.flush()
+    env.clock.advance(400 * 86400)
+    for i in range(5):
+        await env.services.audit.record("test.event", "ok", RequestContext("x"), n=100 + i)
+    from datetime import timedelta
+
+    deleted = await env.services.audit.prune(timedelta(days=365), max_events=3)
+    remaining = [e for e in await env.services.audit.list(limit=1000)]
+    assert [e.details["n"] for e in remaining] == [104, 103, 102]
+    assert deleted >= 32
