@@ -166,3 +166,41 @@ def test_hostile_name_is_shown_as_text(house: House, new_context: Any) -> None:
     assert not problems, problems
     admin.set_viewport_size(PHONE)
     shot(admin, "clients-hostile-phone")
+
+
+def test_a_stranger_cannot_lock_the_browser_owner_out(house: House, new_context: Any) -> None:
+    """Automatic authentication off: the owner's browser signs in with its password while a
+    stranger keeps alice's account refusing every unknown device; the browser proves its
+    device key with the password and gets in."""
+    import httpx
+
+    from domogate.core import devicekeys
+
+    house.redeploy(automatic_authentication=False)
+    page = new_context().new_page()
+    login_admin(page, house.url)
+    expect(page.get_by_role("heading", name="Demo house")).to_be_visible()
+    transport = httpx.HTTPTransport(local_address="127.0.0.2", verify=house.server.ssl_context())
+    with httpx.Client(base_url=house.url, transport=transport, timeout=10) as attacker:
+        codes = [
+            attacker.post(
+                "/api/auth/password",
+                json={
+                    "username": "alice",
+                    "password": f"guess {i}",
+                    "device": {
+                        "name": "x",
+                        "public_key": devicekeys.public_key_of(devicekeys.generate_private_key()),
+                    },
+                },
+            ).json()["error"]["code"]
+            for i in range(12)
+        ]
+    assert codes[-1] == "rate_limited"
+    page.reload()
+    popup = page.get_by_role("dialog", name="Authentication")
+    expect(popup).to_be_visible()
+    popup.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    popup.get_by_role("button", name="Connect").click()
+    expect(popup).to_be_hidden()
+    expect(page.get_by_role("heading", name="Demo house")).to_be_visible()
