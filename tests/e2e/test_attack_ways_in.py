@@ -425,3 +425,42 @@ def test_the_pending_otp_cap_holds_on_a_real_server(house) -> None:  # type: ign
             assert r.status_code == 200, (i, r.text)
         r = admin.post("/api/clients", json={}, headers=bearer)
         assert r.status_code == 409 and "already pending" in r.json()["error"]["message"]
+
+
+def test_a_redeploy_keeps_the_admin_flags_the_server_decided(house) -> None:  # type: ignore[no-untyped-def]
+    """`server admin grant|revoke` on the running server, then a redeploy of the same
+    project: the grants stand, and the deploy names the users whose flag differs."""
+    server, project = house
+    run(
+        "project", "user", "add", str(project), "bob", "--group", "family",
+        "--password-stdin", stdin="bob-password\n",
+    )  # fmt: skip
+    deployed = run(
+        "deploy", str(project), "--server", server.url, "--password-stdin",
+        "--fingerprint", server.fingerprint, stdin=SERVICE + "\n",
+    )  # fmt: skip
+    assert "bob" in deployed.stdout
+    run("server", "admin", "grant", "bob", "--data", str(server.data))
+    run("server", "admin", "revoke", "alice", "--data", str(server.data))
+    again = run(
+        "deploy", str(project), "--server", server.url, "--password-stdin",
+        "--fingerprint", server.fingerprint, "--json", stdin=SERVICE + "\n",
+    )  # fmt: skip
+    import json
+
+    assert sorted(json.loads(again.stdout)["admin_differs"]) == ["alice", "bob"]
+    text = run(
+        "deploy", str(project), "--server", server.url, "--password-stdin",
+        "--fingerprint", server.fingerprint, stdin=SERVICE + "\n",
+    ).stdout  # fmt: skip
+    assert "admin flag was kept" in text and "alice" in text
+    with client_from(server, "127.0.0.1") as c:
+        r = c.post(
+            "/api/auth/password",
+            json={
+                "username": "bob",
+                "password": "bob-password",
+                "device": {"name": "b", "public_key": _pk()},
+            },
+        )
+        assert r.status_code == 200 and r.json()["user"]["admin"] is True
