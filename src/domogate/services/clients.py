@@ -48,6 +48,10 @@ class Issued:
     join_link: str
 
 
+MAX_ACCOUNT_VALIDITY = timedelta(days=100 * 365)
+"""How far ahead an account's end date may be (``account_expires_at``)."""
+
+
 def _path_value(path: ConnectionPath | None) -> str | None:
     return path.value if path is not None else None
 
@@ -190,6 +194,12 @@ class ClientsService:
         now = self._clock.now()
         if account_expires_at is not None and account_expires_at <= now:
             raise InvalidInput("The account end date is in the past.", field="account_expires_at")
+        if account_expires_at is not None and account_expires_at > now + MAX_ACCOUNT_VALIDITY:
+            raise InvalidInput(
+                f"The account end date may be at most {MAX_ACCOUNT_VALIDITY.days // 365} years "
+                "ahead; leave it out for an account that does not end.",
+                field="account_expires_at",
+            )
         allowed = self._parse_paths(paths)
         validity = self._validity(valid_for)
         async with self._issuing:
@@ -393,13 +403,14 @@ class ClientsService:
         ).to_url()
 
     def _validity(self, valid_for: timedelta | None) -> timedelta:
-        validity = valid_for or self._settings.otp_default_validity
-        if validity <= timedelta(0):
-            raise InvalidInput("The validity must be positive.", field="valid_for_s")
+        validity = self._settings.otp_default_validity if valid_for is None else valid_for
+        if validity < timedelta(seconds=1):
+            raise InvalidInput("The validity must be at least one second.", field="valid_for_s")
         if validity > self._settings.otp_max_validity:
-            hours = self._settings.otp_max_validity.total_seconds() / 3600
+            limit = self._settings.otp_max_validity
             raise InvalidInput(
-                f"A one-time password may be valid for at most {hours:g} hours.",
+                f"A one-time password may be valid for at most {limit.total_seconds() / 3600:g} "
+                f"hours ({int(limit.total_seconds())} seconds).",
                 field="valid_for_s",
             )
         return validity

@@ -75,13 +75,29 @@ class AddClient(_Body):
     name: str | None = Field(default=None, max_length=200)
     group: str | None = Field(default=None, max_length=64)
     admin: bool = False
-    valid_for_s: int | None = Field(default=None, gt=0)
-    account_expires_at: datetime | None = None
-    paths: list[ConnectionPath] | None = None
+    valid_for_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,  # ServerSettings.otp_max_validity (24 h); the service checks the server's
+        description="Seconds the one-time password stays valid (default 2 hours).",
+    )
+    account_expires_at: datetime | None = Field(
+        default=None,
+        ge=datetime(1970, 1, 1, tzinfo=UTC),
+        lt=datetime(3000, 1, 1, tzinfo=UTC),
+        description="When the account ends (guest access): a future time with a time zone, "
+        "before 3000-01-01T00:00:00Z and at most 100 years ahead.",
+    )
+    paths: list[ConnectionPath] | None = Field(default=None, max_length=2)
 
 
 class IssueOtp(_Body):
-    valid_for_s: int | None = Field(default=None, gt=0)
+    valid_for_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,  # ServerSettings.otp_max_validity (24 h); the service checks the server's
+        description="Seconds the one-time password stays valid (default 2 hours).",
+    )
 
 
 class CommandIn(_Body):
