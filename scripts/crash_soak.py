@@ -716,6 +716,7 @@ class Soak:
         self.snapshot: Snapshot | None = None  # the database as the last check read it
         self.sabotaged = False
         self.known: list[Violation] = []  # violations of the codes given with --known
+        self.repeats: Counter[tuple[str, str]] = Counter()
 
     # -- setup
 
@@ -1148,6 +1149,11 @@ class Soak:
                 )
 
     def add(self, when: str, code: str, message: str) -> None:
+        """Record a violation once: a state that stays broken is not repeated at every
+        later check (they are counted instead)."""
+        self.repeats[(code, message)] += 1
+        if self.repeats[(code, message)] > 1:
+            return
         if code in self.args.known:
             self.known.append(Violation(code, f"{when}: {message}"))
             log(f"  known issue {code}: {message}")
@@ -1203,6 +1209,7 @@ class Soak:
                 "versions": len(snap.versions),
             },
             "otp_states": dict(Counter(o["state"] for o in snap.otps)),
+            "violations_seen_again_at_later_checks": sum(n - 1 for n in self.repeats.values()),
             **dict(self.stats),
         }
 
@@ -1277,11 +1284,14 @@ def main_check(args: argparse.Namespace) -> int:
     except (HarnessError, sqlite3.Error) as exc:
         report({"ok": False, "violations": [], "error": str(exc)}, args.json)
         return 2
+    known = [v for v in found if v.code in args.known]
+    found = [v for v in found if v.code not in args.known]
     result = {
         "ok": not found,
         "mode": "check",
         "data_dir": str(args.check),
         "violations": [v.to_dict() for v in found],
+        "known_issues": [v.to_dict() for v in known],
         "summary_line": f"{len(found)} violations in {args.check}",
         "stats": {
             "current_version": snap.current_version(),
