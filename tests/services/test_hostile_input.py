@@ -224,7 +224,12 @@ async def test_audit_retention_drops_old_and_excess_events(env: Env) -> None:
         await env.services.audit.record("test.event", "ok", RequestContext("x"), n=100 + i)
     from datetime import timedelta
 
-    deleted = await env.services.audit.prune(timedelta(days=365), max_events=3)
+    # By age: the 30 events of 400 days ago go (and the older sign-in rows of the fixture).
+    deleted = await env.services.audit.prune(timedelta(days=365), max_events=1_000)
+    remaining = [e for e in await env.services.audit.list(limit=1000)]
+    assert [e.details["n"] for e in remaining] == [104, 103, 102, 101, 100]
+    assert deleted >= 30
+    # By count: only the newest ones are kept.
+    await env.services.audit.prune(timedelta(days=365), max_events=3)
     remaining = [e for e in await env.services.audit.list(limit=1000)]
     assert [e.details["n"] for e in remaining] == [104, 103, 102]
-    assert deleted >= 32
