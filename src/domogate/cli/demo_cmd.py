@@ -195,9 +195,16 @@ def register(app: typer.Typer) -> None:
 
 
 async def _run_demo(settings: Any) -> None:
-    import uvicorn
 
-    from domogate.server import banner, bind_socket, open_services, prepare_data, uvicorn_config
+    from domogate.server import (
+        banner,
+        bind_socket,
+        connection_limits,
+        guarded_server,
+        open_services,
+        prepare_data,
+        uvicorn_config,
+    )
     from domogate.services.context import Caller, RequestContext
     from domogate.services.sessions import Session
     from domogate.web.app import create_app
@@ -246,7 +253,8 @@ async def _run_demo(settings: Any) -> None:
         segno.make(issued.join_link, error="m").terminal(compact=True)
         print("Press Ctrl-C to stop.", flush=True)
         app = create_app(settings, services)
-        await uvicorn.Server(uvicorn_config(app, settings, data, "warning")).serve(sockets=[sock])
+        config = uvicorn_config(app, settings, data, "warning")
+        await guarded_server(config, connection_limits(settings)).serve(sockets=[sock])
     finally:
         await services.close()
         sock.close()

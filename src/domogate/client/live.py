@@ -31,6 +31,7 @@ from domogate.errors import (
     Forbidden,
     InvalidInput,
     ServerUnreachable,
+    TooManyConnections,
     Unauthenticated,
 )
 
@@ -44,6 +45,7 @@ _CLOSE_ERRORS: dict[int, type[DomogateError]] = {
     4401: Unauthenticated,
     4403: Forbidden,
     4408: Unauthenticated,
+    1013: TooManyConnections,  # the server's socket caps ("try again later")
 }
 
 
