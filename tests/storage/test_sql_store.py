@@ -722,3 +722,16 @@ async def test_migration_0002_recomputes_name_keys_and_keeps_the_older_of_two_lo
         assert (await store.find_user_by_name("b o b")).id == "u2"  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_a_new_slot_and_its_otp_are_one_transaction(store: SqlAccountStore) -> None:
+    """When the OTP cannot be stored, the slot is not either (the crash soak found a slot
+    without an OTP after a kill between two transactions)."""
+    await store.add_user(make_user("u-a", "Ann"))
+    await store.add_otp(make_otp("o-dup", "u-a"))
+    slot = make_user("u-new", None)
+    with pytest.raises(Conflict):
+        await store.add_otp(make_otp("o-dup", "u-new"), new_user=slot)  # duplicate OTP id
+    assert await store.get_user("u-new") is None
+    await store.add_otp(make_otp("o-new", "u-new"), new_user=slot)
+    assert await store.get_user("u-new") is not None

@@ -230,8 +230,7 @@ class ClientsService:
             allowed_paths=allowed,
             account_expires_at=account_expires_at,
         )
-        await self._store.add_user(user)
-        issued = await self._issue(user, validity, base_url, now)
+        issued = await self._issue(user, validity, base_url, now, new=True)
         await self._audit.record(
             "client.add",
             "ok",
@@ -366,7 +365,10 @@ class ClientsService:
                 pending=len(pending),
             )
 
-    async def _issue(self, user: User, validity: timedelta, base_url: str, now: datetime) -> Issued:
+    async def _issue(
+        self, user: User, validity: timedelta, base_url: str, now: datetime, *, new: bool = False
+    ) -> Issued:
+        """A fresh OTP for ``user`` (``new``: the user is stored with it, atomically)."""
         canonical = otp_rules.generate(self._randbelow)
         record = OtpRecord(
             id=uuid.uuid4().hex,
@@ -376,7 +378,7 @@ class ClientsService:
             expires_at=now + validity,
             sealed=self._sealer.seal(canonical),
         )
-        await self._store.add_otp(record)
+        await self._store.add_otp(record, new_user=user if new else None)
         view = await self.client(user.id)
         return Issued(
             client=view,

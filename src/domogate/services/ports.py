@@ -51,9 +51,10 @@ class AccountStore(Protocol):
     async def revoke_devices(self, device_ids: Sequence[str], at: datetime) -> None: ...
 
     # OTPs ----------------------------------------------------------------------------
-    async def add_otp(self, otp: OtpRecord) -> None:
+    async def add_otp(self, otp: OtpRecord, new_user: User | None = None) -> None:
         """Store a new pending OTP; any other pending OTP of the same user becomes REPLACED
-        (its sealed copy wiped) in the same transaction."""
+        (its sealed copy wiped) in the same transaction. ``new_user``: insert this user
+        first, in that same transaction (a new client slot never exists without its OTP)."""
 
     async def find_otp_by_digest(self, digest: str) -> OtpRecord | None: ...
     async def pending_otps(self) -> list[OtpRecord]:

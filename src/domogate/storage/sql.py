@@ -609,10 +609,12 @@ class SqlAccountStore:
 
     # OTPs -------------------------------------------------------------------------------
 
-    async def add_otp(self, otp: OtpRecord) -> None:
+    async def add_otp(self, otp: OtpRecord, new_user: User | None = None) -> None:
         if otp.state is not OtpState.PENDING:
             raise InvalidInput("Only a pending OTP can be added.")
         async with self._write() as conn:
+            if new_user is not None:  # a new slot and its OTP: one transaction, all or nothing
+                await self._insert_user(conn, new_user)
             await self._require_user(conn, otp.user_id)
             await conn.execute(
                 update(OtpRow)
