@@ -136,6 +136,57 @@ def test_a_later_head_on_a_keep_alive_connection_must_finish_on_time(
     assert elapsed < HEAD_TIMEOUT + 2
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/auth/otp", "/api/auth/password", "/api/maintenance/session"]
+)
+def test_a_request_body_that_never_comes_is_closed_on_time(
+    limited: ServerProcess, path: str
+) -> None:
+    """A complete head announcing a body, then nothing: the app waits on the body, so only
+    the connection's own deadline can free the slot (it used to stay open for good)."""
+    sock = tls(limited, "127.0.0.3")
+    with sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode()
+        )
+        elapsed = seconds_until_closed(sock, HEAD_TIMEOUT + 8)
+    assert elapsed < HEAD_TIMEOUT + 2
+
+
+def test_a_trickled_request_body_is_closed_on_time(limited: ServerProcess) -> None:
+    """One byte every half second keeps uvicorn's own timers quiet; the body must average
+    1 KiB/s after the grace, so the connection is closed soon after the grace."""
+    sock = tls(limited, "127.0.0.3")
+    with sock:
+        sock.sendall(
+            b"POST /api/auth/otp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n"
+        )
+        start = time.monotonic()
+        closed = False
+        while time.monotonic() - start < HEAD_TIMEOUT + 8:
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.5)
+            sock.settimeout(0.01)
+            try:
+                if sock.recv(4096) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+            except (ConnectionError, ssl.SSLError, OSError):
+                closed = True
+                break
+        elapsed = time.monotonic() - start
+    assert closed, "a trickled body kept its connection"
+    assert elapsed < HEAD_TIMEOUT + 3
+
+
 def test_a_connection_that_never_starts_tls_is_closed_on_time(limited: ServerProcess) -> None:
     with tcp(limited, "127.0.0.2") as sock:
         elapsed = seconds_until_closed(sock, HEAD_TIMEOUT + 5)

@@ -67,6 +67,7 @@ REFUSAL_LINGER_S = 0.5  # after the 503, time for the client to read it and clos
 REFUSAL_HEAD_MAX = 16 * 1024
 SSL_SHUTDOWN_TIMEOUT_S = 5.0  # asyncio waits 30 s for a peer's close_notify by default
 RETRY_AFTER_S = 5
+MIN_BODY_RATE = 1024.0  # bytes per second a request body must average after the grace
 ACCEPT_PAUSE_S = 0.1  # when accept() itself fails for want of file descriptors
 _ACCEPT_ERRORS_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -143,7 +144,8 @@ class Slot:
     """One accepted socket, counted until :meth:`release` (called exactly once)."""
 
     __slots__ = (
-        "gate", "key", "opened", "pending", "released", "sock", "task", "timer", "transport",
+        "body_bytes", "body_started", "gate", "key", "opened", "pending", "released", "sock",
+        "task", "timer", "transport",
     )  # fmt: skip
 
     def __init__(self, gate: ConnectionGate, key: str, opened: float) -> None:
@@ -156,6 +158,37 @@ class Slot:
         self.task: asyncio.Task[None] | None = None  # the TLS handshake under way
         self.timer: asyncio.TimerHandle | None = None  # the head deadline
         self.transport: asyncio.BaseTransport | None = None
+        self.body_started: float | None = None  # monotonic, while a request body arrives
+        self.body_bytes = 0
+
+    def body_progress(self, nbytes: int) -> None:
+        """A request body is arriving: it must keep coming. The deadline is the head
+        timeout after the body began, plus one second per ``MIN_BODY_RATE`` bytes received
+        (holding a socket open costs the sender bandwidth, not the server a slot)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.body_started is None:
+            self.body_started = now
+            self.body_bytes = 0
+        self.body_bytes += nbytes
+        deadline = (
+            self.body_started + self.gate.limits.head_timeout_s + self.body_bytes / MIN_BODY_RATE
+        )
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.released:
+            self.timer = loop.call_at(deadline, self.expire_body)
+
+    def body_done(self) -> None:
+        self.body_started = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def expire_body(self) -> None:
+        self.timer = None
+        log.debug("closing a connection from %s: its request body stalled", self.key)
+        self.close()
 
     def arm(self) -> None:
         """Start the head deadline (if not running)."""
@@ -328,9 +361,15 @@ class GuardedH11Protocol(H11Protocol):
         slot = self.slot
         if slot is None:
             return
-        if self.conn.their_state is not h11.IDLE:  # a request head is complete
+        state = self.conn.their_state
+        if state is not h11.IDLE:  # a request head is complete
             slot.head_done()
+            if state is h11.SEND_BODY:  # its body must keep coming, read or not
+                slot.body_progress(len(data))
+            else:
+                slot.body_done()
         elif waiting_for_head and data:
+            slot.body_done()
             slot.arm()  # a head has begun: it must finish in time
 
 
