@@ -233,3 +233,29 @@ async def test_audit_retention_drops_old_and_excess_events(env: Env) -> None:
     await env.services.audit.prune(timedelta(days=365), max_events=3)
     remaining = [e for e in await env.services.audit.list(limit=1000)]
     assert [e.details["n"] for e in remaining] == [104, 103, 102]
+
+
+async def test_a_grant_of_the_old_service_password_dies_with_a_rotation(env: Env) -> None:
+    """A deploy authorised with a leaked password, its body held back while the owner
+    rotates the password: the old grant applies nothing."""
+    from domogate.security.passwords import Passwords
+    from tests.services.conftest import CHEAP
+
+    ctx = RequestContext("203.0.113.66")
+    stale = await env.services.deploy.authorise(ctx, setup_code=None, password=SERVICE_PASSWORD)
+    rotated = project_data()
+    rotated["system"]["password"] = Passwords(CHEAP).hash("a new service password")
+    await env.services.deploy.deploy(
+        RequestContext("integrator"), rotated, password=SERVICE_PASSWORD
+    )
+    pwned = project_data()
+    pwned["name"] = "Pwned"
+    with pytest.raises(InvalidCredentials, match="changed"):
+        await env.services.deploy.apply(ctx, stale, pwned)
+    assert env.services.project.project is not None
+    assert env.services.project.project.name == "Test house"
+    # A grant of the current password still applies.
+    fresh = await env.services.deploy.authorise(
+        ctx, setup_code=None, password="a new service password"
+    )
+    assert (await env.services.deploy.apply(ctx, fresh, rotated)).version == 3

@@ -11,7 +11,7 @@ from typing import Any
 from domogate.core.accounts import ProjectVersion, User, UserOrigin
 from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
-from domogate.errors import Conflict, DomogateError, InvalidInput
+from domogate.errors import Conflict, DomogateError, InvalidCredentials, InvalidInput
 from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
 from domogate.services.events import EventHub, ProjectChanged
@@ -28,6 +28,8 @@ class DeployGrant:
 
     version: int
     by_setup_code: bool
+    service_hash: str | None  # the service password's hash it was checked against
+    password: str | None = field(default=None, repr=False)  # kept for this request only
 
 
 @dataclass(frozen=True)
@@ -82,20 +84,33 @@ class DeployService:
     ) -> DeployGrant:
         """Check the credentials first, before anything of the project is read."""
         version = self._project.version or 0
-        by_setup_code = self._project.system.password is None
+        service_hash = self._project.system.password
         try:
             await self._guard.check(ctx, password=password, setup_code=setup_code)
         except DomogateError as exc:
             await self._audit.record_failure("deploy", exc.code, ctx)
             raise
-        return DeployGrant(version, by_setup_code)
+        return DeployGrant(version, service_hash is None, service_hash, password)
 
     async def apply(self, ctx: RequestContext, grant: DeployGrant, data: object) -> DeployResult:
         """Validate and switch to ``data``, authorised by ``grant``."""
         try:
             async with self._lock:
-                # A setup code authorises only the deploy it was given for: if another
-                # deploy landed meanwhile (and may have set a service password), refuse.
+                # A grant holds for the secret it was checked against: if the service
+                # password changed while this body was arriving (a rotation after a leak),
+                # the old password must not still apply a project.
+                current_hash = self._project.system.password
+                if current_hash != grant.service_hash and not (
+                    # the same password, hashed anew by a deploy meanwhile
+                    current_hash is not None
+                    and grant.password is not None
+                    and await self._guard.verify(current_hash, grant.password)
+                ):
+                    raise InvalidCredentials(
+                        "The service password changed while this deploy was being sent; "
+                        "deploy again with the current one."
+                    )
+                # A setup code authorises only the deploy it was given for.
                 if grant.by_setup_code and (self._project.version or 0) != grant.version:
                     raise Conflict(
                         "Another deploy changed the project while this one was being sent; "

@@ -50,6 +50,10 @@ class ServicePasswordGuard:
         self._per_source = KeyedBuckets(t.service_per_source)
         self._total = {REMOTE: KeyedBuckets(t.service_global), LOCAL: KeyedBuckets(t.service_local)}
 
+    async def verify(self, service_hash: str, password: str) -> bool:
+        """Compare only (no throttling): for re-checking a grant already counted."""
+        return await self._passwords.verify(service_hash, password)
+
     def is_local(self, ctx: RequestContext) -> bool:
         return ctx.source in self._local_sources
 
