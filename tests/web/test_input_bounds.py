@@ -167,3 +167,24 @@ async def test_deep_json_in_a_command_is_a_clean_error(
         headers={"Content-Type": "application/json", **admin},
     )
     assert r.status_code in (413, 422), r.text[:500]
+
+
+@pytest.mark.parametrize(
+    ("object_id", "attribute"),
+    [("hall", "on"), ("kitchen", "brightness"), ("bedroom", "target"), ("bedroom", "mode")],
+)
+@pytest.mark.parametrize(
+    "value", [1e308, -1e308, 10**400, 2**64, -(2**63), 0.5, "1e999", [1], {"a": 1}]
+)
+async def test_extreme_command_values_are_input_errors(
+    live: Live, no_tracebacks: Any, object_id: str, attribute: str, value: Any
+) -> None:
+    admin = live.bearer(await live.login())
+    r = await live.http.post(
+        f"/api/objects/{object_id}/command",
+        json={"attribute": attribute, "value": value},
+        headers=admin,
+    )
+    assert r.status_code < 500, r.text
+    if r.status_code != 200:
+        assert r.status_code == 422, r.text
