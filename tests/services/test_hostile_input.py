@@ -259,3 +259,18 @@ async def test_a_grant_of_the_old_service_password_dies_with_a_rotation(env: Env
         ctx, setup_code=None, password="a new service password"
     )
     assert (await env.services.deploy.apply(ctx, fresh, rotated)).version == 3
+
+
+async def test_a_redeploy_still_sets_flags_the_server_never_decided(env: Env) -> None:
+    """bob was made admin by the project; the integrator removes the flag (bob left): with
+    no decision on the server, the project's change applies."""
+    data = project_data()
+    data["users"][1]["admin"] = True
+    await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
+    bob = await env.services.store.find_user_by_name("bob")
+    assert bob is not None and bob.admin
+    data = project_data()
+    result = await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
+    bob = await env.services.store.find_user_by_name("bob")
+    assert bob is not None and not bob.admin
+    assert "bob" in result.users_updated and result.admin_differs == []

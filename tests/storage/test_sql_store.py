@@ -133,7 +133,7 @@ async def test_open_store_migrates_quietly_and_matches_models(
     assert out.out == ""
 
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert {"users", "devices", "otps", "audit_events", "project_versions", "meta"} <= tables
@@ -549,9 +549,7 @@ async def test_deploy_project(store: SqlAccountStore) -> None:
     assert current == v2
     assert current is not None
     assert current.deployed_at.tzinfo is UTC
-    # The admin flag is the server's once the user exists (issue: a redeploy keeps what the
-    # server decided): the project's False does not undo it.
-    assert await store.list_users() == [replace(alice2, admin=True), carol]
+    assert await store.list_users() == [alice2, carol]
     assert await store.list_devices() == []
     assert await store.get_otp("o-bob") is None
 
@@ -735,3 +733,15 @@ async def test_a_new_slot_and_its_otp_are_one_transaction(store: SqlAccountStore
     assert await store.get_user("u-new") is None
     await store.add_otp(make_otp("o-new", "u-new"), new_user=slot)
     assert await store.get_user("u-new") is not None
+
+
+async def test_a_deploy_keeps_an_admin_flag_decided_on_the_server(store: SqlAccountStore) -> None:
+    """Checked in the UPDATE itself: a grant that lands while a deploy is being prepared
+    (the deploy read the user before it) is not undone by the deploy's stale flag."""
+    bob = make_user("p-bob", "Bob", origin=UserOrigin.PROJECT)
+    await store.deploy_project(version(1), [bob], [])
+    granted = replace(bob, admin=True, admin_set_on_server=True)
+    await store.update_user(granted)
+    await store.deploy_project(version(2), [replace(bob, group="staff")], [])  # stale admin
+    (after,) = await store.list_users()
+    assert after.admin and after.admin_set_on_server and after.group == "staff"

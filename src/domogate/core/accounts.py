@@ -55,6 +55,9 @@ class User:
     allowed_paths: frozenset[ConnectionPath] = ALL_PATHS
     account_expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The admin flag was granted or removed on the server (maintenance page, `server admin
+    # grant|revoke`): a redeploy then keeps it instead of taking the project's.
+    admin_set_on_server: bool = False
 
     def is_account_expired(self, now: datetime) -> bool:
         return self.account_expires_at is not None and now >= self.account_expires_at

@@ -174,14 +174,18 @@ class DeployService:
                     user=pu.name,
                 )
             else:
-                # The admin flag comes from the project when the deploy creates the user;
-                # afterwards grants and revocations made on the server stand.
-                if old.admin != pu.admin:
-                    admin_differs.append(pu.name)
+                # The admin flag is the project's until a grant or a revocation made on
+                # the server decides it; from then on the server's decision stands.
+                admin = pu.admin
+                if old.admin_set_on_server:
+                    admin = old.admin
+                    if old.admin != pu.admin:
+                        admin_differs.append(pu.name)
                 new = replace(
                     old,
                     name=pu.name,
                     group=pu.group,
+                    admin=admin,
                     password_hash=pu.password,
                     origin=UserOrigin.PROJECT,
                 )
@@ -247,7 +251,7 @@ async def set_admin(store: AccountStore, name: str, admin: bool) -> User:
         raise InvalidInput(
             f"No user named {name!r}. Known users: {', '.join(sorted(users)) or '(none)'}."
         )
-    if user.admin != admin:
-        user = replace(user, admin=admin)
+    if user.admin != admin or not user.admin_set_on_server:
+        user = replace(user, admin=admin, admin_set_on_server=True)
         await store.update_user(user)
     return user

@@ -184,7 +184,7 @@ class MaintenanceService:
             raise Conflict("This user is revoked; a revoked user cannot become an administrator.")
         action = "admin.grant" if admin else "admin.revoke"
         if user.admin != admin:
-            user = replace(user, admin=admin)
+            user = replace(user, admin=admin, admin_set_on_server=True)
             await self._store.update_user(user)
             await self._audit.record(action, "ok", ctx, actor_name=ACTOR, target=user.id)
             self._events.publish(ClientsChanged())

@@ -133,6 +133,7 @@ class UserRow(Base):
     allowed_paths: Mapped[str] = mapped_column(String(64))
     account_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    admin_on_server: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ux_users_name_key", "name_key", unique=True),)
 
@@ -250,6 +251,7 @@ def _user_values(user: User) -> dict[str, Any]:
         "allowed_paths": _paths_to_text(user.allowed_paths),
         "account_expires_at": user.account_expires_at,
         "revoked_at": user.revoked_at,
+        "admin_on_server": user.admin_set_on_server,
     }
 
 
@@ -265,6 +267,7 @@ def _user_from_row(row: Any) -> User:
         allowed_paths=_paths_from_text(row.allowed_paths),
         account_expires_at=row.account_expires_at,
         revoked_at=row.revoked_at,
+        admin_set_on_server=bool(row.admin_on_server),
     )
 
 
@@ -771,6 +774,13 @@ class SqlAccountStore:
                     # What the project owns; never revocation or expiry (which a
                     # concurrent admin action may have just changed).
                     await self._update_user(conn, user, _PROJECT_OWNED)
+                    # The admin flag only while no grant or revocation on the server has
+                    # decided it, checked in this statement (a grant racing the deploy wins).
+                    await conn.execute(
+                        update(UserRow)
+                        .where(UserRow.id == user.id, UserRow.admin_on_server.is_(False))
+                        .values(admin=user.admin)
+                    )
                 else:
                     await self._insert_user(conn, user)
 
@@ -852,7 +862,7 @@ class SqlAccountStore:
         await self._engine.dispose()
 
 
-# Not "admin": the project sets it when it creates the user; afterwards the server decides.
+# Not "admin": the project owns it until the server decides it (see deploy_project).
 _PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "password_hash", "origin"})
 
 
