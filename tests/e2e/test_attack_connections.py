@@ -436,3 +436,36 @@ def test_a_server_with_128_open_files_survives_a_flood_of_idle_connections(
         assert "Too many open files" not in sp.log(), sp.log()
     finally:
         sp.stop()
+
+
+async def test_at_the_total_cap_of_waiting_sockets_the_biggest_holder_makes_room(
+    tmp_path: Path,
+) -> None:
+    """Strangers holding every socket that may wait to sign in cannot keep a newcomer's
+    live channel out: the source holding the most gives up its oldest."""
+    sp = ServerProcess(
+        tmp_path / "data",
+        free_port(),
+        tmp_path / "server.log",
+        extra_env={
+            "DOMOGATE_CONNECTION_LIMITS": "ws_unauthenticated=4,ws_unauthenticated_per_address=3"
+        },
+    )
+    sp.start()
+    held: list[Any] = []
+    try:
+        deploy_first(new_project(tmp_path), sp)
+        for source in ("127.0.0.20", "127.0.0.20", "127.0.0.20", "127.0.0.21"):
+            held.append(await ws_connect(sp, source))
+        token = sign_in(sp, "127.0.0.22")
+        newcomer = await ws_connect(sp, "127.0.0.22")
+        await newcomer.send(json.dumps({"type": "auth", "token": token}))
+        hello = json.loads(await asyncio.wait_for(newcomer.recv(), 5))
+        assert hello["type"] == "hello", hello
+        code, seen = await closed_with(held[0])  # the biggest holder's oldest
+        assert code == 1013 and seen[-1]["error"]["code"] == "too_many_connections"
+        await newcomer.close()
+    finally:
+        for ws in held:
+            await ws.close()
+        sp.stop()

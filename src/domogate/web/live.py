@@ -220,7 +220,8 @@ class LiveHub:
         # Caps (ConnectionLimits.ws_*): sockets still to authenticate, in total and per
         # source key; authenticated sockets per device and per source key.
         self.unauthenticated = 0
-        self._unauthenticated_by_source: dict[str, int] = {}
+        # Sockets that have not signed in yet, per source, oldest first.
+        self._waiting: dict[str, dict[RawSocket, None]] = {}
         self._by_device: dict[str, int] = {}
         self._by_source: dict[str, int] = {}
         services.events.subscribe(self._on_event)
@@ -399,22 +400,26 @@ class LiveHub:
         limits = settings.connections
         ctx = RequestContext(source=host)
         source = source_key(host)
-        if (
+        waiting = self._waiting.setdefault(source, {})
+        if len(waiting) >= limits.ws_unauthenticated_per_address or (
             self.unauthenticated >= limits.ws_unauthenticated
-            or self._unauthenticated_by_source.get(source, 0)
-            >= limits.ws_unauthenticated_per_address
+            and not await self._make_room_for(source)
         ):
+            if not waiting:
+                del self._waiting[source]
             await self._refuse_busy(
                 socket, "Too many live connections waiting to sign in; try again later."
             )
             return
-        _count(self._unauthenticated_by_source, source, 1)
+        waiting[socket] = None
         self.unauthenticated += 1
         try:
             caller = await self._first_auth(socket, ctx)
         finally:
             self.unauthenticated -= 1
-            _count(self._unauthenticated_by_source, source, -1)
+            waiting.pop(socket, None)
+            if not waiting and self._waiting.get(source) is waiting:
+                del self._waiting[source]
         if caller is None:
             return
         device_id = caller.session.device_id
@@ -437,6 +442,21 @@ class LiveHub:
         finally:
             _count(self._by_device, device_id, -1)
             _count(self._by_source, source, -1)
+
+    async def _make_room_for(self, source: str) -> bool:
+        """At the total cap of sockets waiting to sign in: the source holding the most of
+        them gives up its oldest, when it holds more than the newcomer's source (a few
+        flooding sources cannot keep everyone else's live channel out)."""
+        if not self._waiting:
+            return False
+        victim_source = max(self._waiting, key=lambda k: len(self._waiting[k]))
+        mine = len(self._waiting.get(source, {}))
+        if victim_source == source or len(self._waiting[victim_source]) <= mine + 1:
+            return False
+        oldest = next(iter(self._waiting[victim_source]))
+        del self._waiting[victim_source][oldest]  # its own exit finds it gone: fine
+        await self._refuse_busy(oldest, "Closed to make room for others; sign in sooner.")
+        return True
 
     async def _first_auth(self, socket: RawSocket, ctx: RequestContext) -> Caller | None:
         """The caller of the first message (which must be an ``auth``), or None when the
