@@ -464,3 +464,29 @@ def test_a_redeploy_keeps_the_admin_flags_the_server_decided(house) -> None:  # 
             },
         )
         assert r.status_code == 200 and r.json()["user"]["admin"] is True
+
+
+def test_the_cli_signs_in_again_with_its_key_and_never_reuses_a_revoked_one(
+    house, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`connect --username` into a folder already enrolled as that user keeps its device
+    (with a proof of its key); once that device is revoked, it enrols a fresh key."""
+    import json
+
+    server, _ = house
+    cfg = tmp_path / "alice-cli"
+    args = (
+        "connect", server.url, "--username", "alice", "--password-stdin",
+        "--fingerprint", server.fingerprint, "--config", str(cfg),
+    )  # fmt: skip
+    run(*args, stdin="alice-password\n")
+    first = json.loads((cfg / "config.json").read_text())["device"]["id"]
+    run(*args, stdin="alice-password\n")
+    assert json.loads((cfg / "config.json").read_text())["device"]["id"] == first
+    bearer = {"Authorization": f"Bearer {_admin_token(server)}"}
+    with client_from(server, "127.0.0.1") as c:
+        clients = c.get("/api/clients", headers=bearer).json()["clients"]
+        alice = next(x for x in clients if x["label"] == "alice")
+        assert c.delete(f"/api/clients/{alice['id']}/devices/{first}", headers=bearer).is_success
+    run(*args, stdin="alice-password\n")
+    assert json.loads((cfg / "config.json").read_text())["device"]["id"] != first

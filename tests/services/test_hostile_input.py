@@ -274,3 +274,17 @@ async def test_a_redeploy_still_sets_flags_the_server_never_decided(env: Env) ->
     bob = await env.services.store.find_user_by_name("bob")
     assert bob is not None and not bob.admin
     assert "bob" in result.users_updated and result.admin_differs == []
+
+
+async def test_a_revoked_devices_key_is_never_enrolled_again(env: Env) -> None:
+    admin = await env.admin()
+    key = devicekeys.generate_private_key()
+    public = devicekeys.public_key_of(key)
+    ctx = RequestContext("10.0.0.9")
+    auth = await env.auth.login_password(ctx, "bob", "bob-password", "laptop", public)
+    await env.clients.revoke_device(admin, auth.user.id, auth.device.id)
+    with pytest.raises(Revoked, match="new key"):
+        await env.auth.login_password(ctx, "bob", "bob-password", "laptop", public)
+    fresh = devicekeys.public_key_of(devicekeys.generate_private_key())
+    again = await env.auth.login_password(ctx, "bob", "bob-password", "laptop", fresh)
+    assert again.device.id != auth.device.id

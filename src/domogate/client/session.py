@@ -31,7 +31,7 @@ from domogate.client.pinning import (
 )
 from domogate.core import devicekeys, joinlink
 from domogate.core.names import name_key
-from domogate.errors import ClientError, DomogateError, InvalidInput
+from domogate.errors import ClientError, DomogateError, InvalidInput, Revoked
 
 
 @dataclass
@@ -338,32 +338,35 @@ async def enrol(
             )
         key = devicekeys.generate_private_key()
         dev_name = (device_name or "").strip() or default_device_name()
-        proof: dict[str, str] | None = None
         if use_password:
-            assert username is not None
+            assert username is not None and password is not None
             known = _enrolled_as(config_dir, server_id, username)
+            authenticated = None
             if known is not None:
                 # Signing in again with the password (automatic authentication off): keep
                 # this device, and prove its key so that others' failed guesses on the
-                # account never refuse it.
-                key = known.private_key
-                issued = await api.challenge(known.device.id)
-                challenge = expect_str(issued.get("challenge"), "challenge")
-                message = devicekeys.challenge_message(server_id, known.device.id, challenge)
-                proof = {
-                    "device_id": known.device.id,
-                    "challenge": challenge,
-                    "signature": devicekeys.sign(key, message),
-                }
-        public_key = devicekeys.public_key_of(key)
-        if use_password:
-            assert username is not None and password is not None
-            authenticated = await api.login_password(
-                username, password, dev_name, public_key, proof=proof
-            )
+                # account never refuse it. A revoked key is not reused: a fresh one then.
+                proof = await _proof_of(api, server_id, known)
+                try:
+                    authenticated = await api.login_password(
+                        username,
+                        password,
+                        dev_name,
+                        devicekeys.public_key_of(known.private_key),
+                        proof=proof,
+                    )
+                    key = known.private_key
+                except Revoked:
+                    authenticated = None
+            if authenticated is None:
+                authenticated = await api.login_password(
+                    username, password, dev_name, devicekeys.public_key_of(key)
+                )
         else:
             assert the_otp is not None and name is not None
-            authenticated = await api.redeem_otp(the_otp, name.strip(), dev_name, public_key)
+            authenticated = await api.redeem_otp(
+                the_otp, name.strip(), dev_name, devicekeys.public_key_of(key)
+            )
         _check_server_id(authenticated, server_id)
         api.token = session_token(authenticated)
         user = expect_dict(authenticated.get("user"), "user")
@@ -394,6 +397,22 @@ async def enrol(
     except BaseException:
         await _abandon(api)
         raise
+
+
+async def _proof_of(api: ServerApi, server_id: str, known: ClientConfig) -> dict[str, str] | None:
+    """A fresh challenge signed with the enrolled device's key; None when the server will
+    not give a challenge now (the sign-in then goes on without a proof)."""
+    try:
+        issued = await api.challenge(known.device.id)
+        challenge = expect_str(issued.get("challenge"), "challenge")
+    except (DomogateError, *SERVER_DATA_ERRORS):
+        return None
+    message = devicekeys.challenge_message(server_id, known.device.id, challenge)
+    return {
+        "device_id": known.device.id,
+        "challenge": challenge,
+        "signature": devicekeys.sign(known.private_key, message),
+    }
 
 
 def _enrolled_as(config_dir: Path, server_id: str, username: str) -> ClientConfig | None:

@@ -172,6 +172,11 @@ class AuthService:
         device = next(
             (d for d in devices if d.public_key == public_key and d.revoked_at is None), None
         )
+        if device is None and any(d.public_key == public_key for d in devices):
+            # A revoked device's key never comes back (it may have leaked): the client
+            # must sign in from a fresh key.
+            await self._audit.record("login.password", Revoked.code, ctx, actor=user)
+            raise Revoked("This device's key was revoked; sign in again with a new key.")
         if device is None:
             device = Device(self._new_id(), user.id, device_name, public_key, now, now, ctx.path)
             await self._store.add_device(device)

@@ -94,6 +94,16 @@ export async function signInWithDevice() {
   return adopt(auth);
 }
 
+/** The server's identity of a user name (core/names.name_key): compatibility forms, case,
+ * spaces and invisible characters make no other name. */
+export function nameKey(name) {
+  return (name || "")
+    .normalize("NFKC")
+    .toLowerCase()
+    .normalize("NFKC")
+    .replace(/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}]/gu, "");
+}
+
 /** Password login or OTP redemption; enrols a new device key for this browser. */
 export async function enrol(kind, fields) {
   // Signing in again with a password keeps this browser's device (the server recognises
@@ -101,19 +111,29 @@ export async function enrol(kind, fields) {
   const stored = kind === "password" ? await storedDevice() : undefined;
   const sameUser =
     stored && stored.privateKey && stored.publicKey &&
-    (stored.username || "").toLowerCase() === (fields.username || "").trim().toLowerCase();
-  const pair = sameUser
-    ? { privateKey: stored.privateKey, publicKey: stored.publicKey }
-    : await keys.newKeyPair();
+    nameKey(stored.username) === nameKey(fields.username);
+  if (sameUser) {
+    try {
+      return await enrolWith(kind, fields, stored, true);
+    } catch (err) {
+      // The server never takes a revoked device's key back: sign in from a fresh one.
+      if (!err || err.code !== "revoked") throw err;
+      await forgetDevice();
+    }
+  }
+  return enrolWith(kind, fields, await keys.newKeyPair(), false);
+}
+
+async function enrolWith(kind, fields, pair, known) {
   const device = { name: deviceName(), public_key: await keys.publicKeyOf(pair) };
   const body =
     kind === "otp"
       ? { otp: fields.otp, name: fields.name || null, device }
       : { username: fields.username, password: fields.password, device };
-  if (sameUser && stored.deviceId) {
+  if (known && pair.deviceId) {
     // This browser's enrolled device proves its key: others' failed guesses on the
     // account never lock its owner out. A proof that fails is only ignored by the server.
-    body.proof = await signedChallenge(stored).catch(() => undefined);
+    body.proof = await signedChallenge(pair).catch(() => undefined);
   }
   const auth = await api("POST", `/api/auth/${kind}`, { body });
   await keys.saveDevice({
