@@ -45,13 +45,20 @@ export function clientsView({ onBack }) {
       h(
         "tr",
         {},
-        ["col.label", "col.group", "col.status", "col.devices", "col.last_seen", "col.path"].map((k) => h("th", { scope: "col", text: t(k) })),
+        ["col.label", "col.group", "col.status", "col.devices", "col.last_seen", "col.path"].map((k) =>
+          h("th", { scope: "col", text: t(k) }),
+        ),
         h("th", { scope: "col", text: t("col.actions") }),
       ),
     ),
     tbody,
   );
-  const addButton = h("button", { type: "button", class: "primary", "aria-expanded": "false" }, icon("plus"), h("span", { text: t("clients.add") }));
+  const addButton = h(
+    "button",
+    { type: "button", class: "primary", "aria-expanded": "false" },
+    icon("plus"),
+    h("span", { text: t("clients.add") }),
+  );
   const form = addUserForm(() => toggleForm(false), notice);
   const toggleForm = (open) => {
     form.hidden = !open;
@@ -68,7 +75,12 @@ export function clientsView({ onBack }) {
     h(
       "div",
       { class: "panel-head" },
-      h("button", { type: "button", class: "ghost", onclick: onBack }, icon("back"), h("span", { text: t("common.back") })),
+      h(
+        "button",
+        { type: "button", class: "ghost", onclick: onBack },
+        icon("back"),
+        h("span", { text: t("common.back") }),
+      ),
       h("h2", { id: "clients-title", text: t("clients.title") }),
       addButton,
     ),
@@ -224,16 +236,27 @@ function clientRow(c) {
     "td",
     { "data-label": t("col.devices") },
     live.length
-      ? h("ul", { class: "devices" }, live.map((d) => h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name)))
+      ? h(
+          "ul",
+          { class: "devices" },
+          live.map((d) =>
+            h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name),
+          ),
+        )
       : h("span", { class: "muted", text: "—" }),
   );
   const actions = h("div", { class: "row-actions" });
-  if (c.otp_expires_at) actions.append(h("button", { type: "button", class: "small", text: t("row.qr"), onclick: () => showQr(c) }));
+  if (c.otp_expires_at)
+    actions.append(h("button", { type: "button", class: "small", text: t("row.qr"), onclick: () => showQr(c) }));
   if (c.status !== "Revoked") {
     actions.append(h("button", { type: "button", class: "small", text: t("row.new_otp"), onclick: () => newOtp(c) }));
-    actions.append(h("button", { type: "button", class: "small danger", text: t("row.revoke"), onclick: () => confirmRevoke(c) }));
+    actions.append(
+      h("button", { type: "button", class: "small danger", text: t("row.revoke"), onclick: () => confirmRevoke(c) }),
+    );
   }
-  actions.append(h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => showHistory(c) }));
+  actions.append(
+    h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => showHistory(c) }),
+  );
   return h(
     "tr",
     { "data-client": c.id, class: `status-${String(c.status).toLowerCase()}` },
@@ -243,12 +266,22 @@ function clientRow(c) {
       h("span", { class: c.status === "Pending" ? "otp-label" : "name-label", text: c.label }),
       c.name && c.name !== c.label ? h("span", { class: "sub-name", text: c.name }) : null,
       c.admin ? h("span", { class: "tag", text: t("row.admin") }) : null,
-      c.account_expires_at ? h("span", { class: "tag guest", text: t("row.until", { date: formatTime(c.account_expires_at) }) }) : null,
+      c.account_expires_at
+        ? h("span", { class: "tag guest", text: t("row.until", { date: formatTime(c.account_expires_at) }) })
+        : null,
     ),
     h("td", { "data-label": t("col.group"), text: c.group }),
-    h("td", { "data-label": t("col.status") }, h("span", { class: `badge status ${String(c.status).toLowerCase()}`, text: t(`status.${c.status}`) }), online > 1 ? ` ×${online}` : null),
+    h(
+      "td",
+      { "data-label": t("col.status") },
+      h("span", { class: `badge status ${String(c.status).toLowerCase()}`, text: t(`status.${c.status}`) }),
+      online > 1 ? ` ×${online}` : null,
+    ),
     deviceCell,
-    h("td", { "data-label": t("col.last_seen"), text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—" }),
+    h("td", {
+      "data-label": t("col.last_seen"),
+      text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—",
+    }),
     h("td", { "data-label": t("col.path"), text: c.path ? t(`path.${c.path}`) : "—" }),
     h("td", { class: "actions-cell" }, actions),
   );
@@ -261,7 +294,16 @@ function modal(title, ...content) {
   const dialog = h(
     "dialog",
     { class: "sheet", "aria-labelledby": titleId },
-    h("div", { class: "dialog-head" }, h("h2", { id: titleId, text: title }), h("button", { type: "button", class: "icon-button ghost", "aria-label": t("common.close"), onclick: () => dialog.close() }, icon("close"))),
+    h(
+      "div",
+      { class: "dialog-head" },
+      h("h2", { id: titleId, text: title }),
+      h(
+        "button",
+        { type: "button", class: "icon-button ghost", "aria-label": t("common.close"), onclick: () => dialog.close() },
+        icon("close"),
+      ),
+    ),
     ...content,
   );
   dialog.addEventListener("close", () => {
@@ -294,8 +336,18 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "qr-sheet" },
-      session.info && session.info.name ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) }) : null,
-      h("p", { class: "qr-for", text: c.devices.length && c.name ? t("qr.for_user", { name: c.name }) : c.name ? t("qr.for_named", { name: c.name }) : t("qr.for_new") }),
+      session.info && session.info.name
+        ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) })
+        : null,
+      h("p", {
+        class: "qr-for",
+        text:
+          c.devices.length && c.name
+            ? t("qr.for_user", { name: c.name })
+            : c.name
+              ? t("qr.for_named", { name: c.name })
+              : t("qr.for_new"),
+      }),
       img,
       h("p", { class: "otp-big", text: label }),
       expires ? h("p", { class: "muted", text: t("qr.expires", { time: formatTime(expires) }) }) : null,
@@ -305,9 +357,31 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "button-row end no-print" },
-      h("button", { type: "button", class: "secondary", text: t("qr.png"), onclick: () => apiBlob(`/api/clients/${encodeURIComponent(c.id)}/qr.png`, session.token).then((b) => download(b, `${fileBase}.png`)).catch((e) => (status.textContent = errorMessage(e))) }),
-      h("button", { type: "button", class: "secondary", text: t("qr.svg"), onclick: () => (svgBlob ? download(svgBlob, `${fileBase}.svg`) : null) }),
-      h("button", { type: "button", class: "primary", text: t("qr.print"), onclick: () => { document.body.classList.add("printing"); window.print(); document.body.classList.remove("printing"); } }),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        text: t("qr.png"),
+        onclick: () =>
+          apiBlob(`/api/clients/${encodeURIComponent(c.id)}/qr.png`, session.token)
+            .then((b) => download(b, `${fileBase}.png`))
+            .catch((e) => (status.textContent = errorMessage(e))),
+      }),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        text: t("qr.svg"),
+        onclick: () => (svgBlob ? download(svgBlob, `${fileBase}.svg`) : null),
+      }),
+      h("button", {
+        type: "button",
+        class: "primary",
+        text: t("qr.print"),
+        onclick: () => {
+          document.body.classList.add("printing");
+          window.print();
+          document.body.classList.remove("printing");
+        },
+      }),
     ),
   );
   dialog.classList.add("qr-dialog");
@@ -323,7 +397,10 @@ async function showQr(c, issued = null) {
 
 async function newOtp(c) {
   try {
-    const issued = await api("POST", `/api/clients/${encodeURIComponent(c.id)}/otp`, { body: {}, token: session.token });
+    const issued = await api("POST", `/api/clients/${encodeURIComponent(c.id)}/otp`, {
+      body: {},
+      token: session.token,
+    });
     merge(issued.client);
     await showQr(issued.client, issued);
   } catch (err) {
@@ -334,10 +411,24 @@ async function newOtp(c) {
 function confirmRevoke(c) {
   const live = c.devices.filter((d) => !d.revoked);
   const name = "revoke-target";
-  const choices = [h("label", { class: "check-row" }, h("input", { type: "radio", name, value: "", checked: true }), h("span", { text: t("revoke.user", { label: c.label }) }))];
+  const choices = [
+    h(
+      "label",
+      { class: "check-row" },
+      h("input", { type: "radio", name, value: "", checked: true }),
+      h("span", { text: t("revoke.user", { label: c.label }) }),
+    ),
+  ];
   if (live.length) {
     for (const d of live) {
-      choices.push(h("label", { class: "check-row" }, h("input", { type: "radio", name, value: d.id }), h("span", { text: t("revoke.device", { device: d.name }) })));
+      choices.push(
+        h(
+          "label",
+          { class: "check-row" },
+          h("input", { type: "radio", name, value: d.id }),
+          h("span", { text: t("revoke.device", { device: d.name }) }),
+        ),
+      );
     }
   }
   const error = h("p", { class: "form-error", role: "alert" });
@@ -348,13 +439,20 @@ function confirmRevoke(c) {
     session.user && session.user.id === c.id ? h("p", { class: "alert", text: t("revoke.self") }) : null,
     h("fieldset", { class: "choices" }, h("legend", { class: "sr-only", text: t("revoke.what") }), choices),
     error,
-    h("div", { class: "button-row end" }, h("button", { type: "button", class: "ghost", text: t("common.cancel"), onclick: () => dialog.close() }), h("button", { type: "submit", class: "danger", text: t("row.revoke") })),
+    h(
+      "div",
+      { class: "button-row end" },
+      h("button", { type: "button", class: "ghost", text: t("common.cancel"), onclick: () => dialog.close() }),
+      h("button", { type: "submit", class: "danger", text: t("row.revoke") }),
+    ),
   );
   const dialog = modal(t("revoke.title", { label: c.label }), form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const target = form.elements[name].value || (form.querySelector(`input[name=${name}]:checked`) || {}).value || "";
-    const path = target ? `/api/clients/${encodeURIComponent(c.id)}/devices/${encodeURIComponent(target)}` : `/api/clients/${encodeURIComponent(c.id)}`;
+    const path = target
+      ? `/api/clients/${encodeURIComponent(c.id)}/devices/${encodeURIComponent(target)}`
+      : `/api/clients/${encodeURIComponent(c.id)}`;
     try {
       const answer = await api("DELETE", path, { token: session.token });
       merge(answer.client);
@@ -379,7 +477,12 @@ async function showHistory(c) {
 }
 
 export function auditItem(e) {
-  const who = [e.actor_name, e.target_name && e.target_name !== e.actor_name ? `→ ${e.target_name}` : null, e.source, e.path];
+  const who = [
+    e.actor_name,
+    e.target_name && e.target_name !== e.actor_name ? `→ ${e.target_name}` : null,
+    e.source,
+    e.path,
+  ];
   return h(
     "li",
     { class: `audit ${e.outcome === "ok" ? "ok" : "failed"}` },
@@ -419,7 +522,12 @@ export function auditView({ onBack }) {
     h(
       "div",
       { class: "panel-head" },
-      h("button", { type: "button", class: "ghost", onclick: onBack }, icon("back"), h("span", { text: t("common.back") })),
+      h(
+        "button",
+        { type: "button", class: "ghost", onclick: onBack },
+        icon("back"),
+        h("span", { text: t("common.back") }),
+      ),
       h("h2", { id: "audit-title", text: t("adv.audit") }),
       exportButton,
     ),

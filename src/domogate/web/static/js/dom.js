@@ -17,8 +17,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "checked") {
       el.checked = Boolean(value);
       el.defaultChecked = Boolean(value); // form.reset() comes back to it
-    }
-    else if (value === true) el.setAttribute(key, "");
+    } else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
   }
   append(el, children);

@@ -91,7 +91,12 @@ async function signInOrAsk(error = null) {
 
 function renderSplash() {
   clear(root).append(
-    h("div", { class: "splash" }, h("img", { src: "/static/icons/icon.svg", alt: "", width: "72", height: "72" }), h("p", { class: "muted", text: t("app.loading") })),
+    h(
+      "div",
+      { class: "splash" },
+      h("img", { src: "/static/icons/icon.svg", alt: "", width: "72", height: "72" }),
+      h("p", { class: "muted", text: t("app.loading") }),
+    ),
   );
 }
 
@@ -155,7 +160,11 @@ async function signedOut(error) {
   dropSession();
   if (error && error.code === "revoked") await forgetDevice();
   const record = await storedDevice();
-  openAuth({ username: (record && record.username) || (session.user && session.user.name) || "", error, onSignedIn: enterApp });
+  openAuth({
+    username: (record && record.username) || (session.user && session.user.name) || "",
+    error,
+    onSignedIn: enterApp,
+  });
 }
 
 // --- live channel --------------------------------------------------------------------
@@ -296,7 +305,17 @@ function render() {
   const actions = h("div", { class: "top-actions" }, shell.connection, shell.bus);
   if (session.user && session.user.admin) {
     actions.append(
-      h("button", { type: "button", class: "ghost", "aria-pressed": app.view !== "project" ? "true" : "false", onclick: () => show(app.view === "project" ? "advanced" : "project") }, icon("gear"), h("span", { class: "label", text: t("app.advanced") })),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "ghost",
+          "aria-pressed": app.view !== "project" ? "true" : "false",
+          onclick: () => show(app.view === "project" ? "advanced" : "project"),
+        },
+        icon("gear"),
+        h("span", { class: "label", text: t("app.advanced") }),
+      ),
     );
   }
   actions.append(userMenu());
@@ -307,7 +326,12 @@ function render() {
       "div",
       { class: "brand" },
       h("img", { src: "/static/icons/icon.svg", alt: "", width: "32", height: "32" }),
-      h("div", {}, h("h1", { text: p ? p.name : session.info.name || "domogate" }), h("span", { class: "version", text: p ? t("app.version", { version: p.version }) : t("app.no_project") })),
+      h(
+        "div",
+        {},
+        h("h1", { text: p ? p.name : session.info.name || "domogate" }),
+        h("span", { class: "version", text: p ? t("app.version", { version: p.version }) : t("app.no_project") }),
+      ),
     ),
     actions,
   );
@@ -323,7 +347,9 @@ function userMenu() {
   const langSelect = h(
     "select",
     { id: "lang-select" },
-    Object.entries(availableLanguages()).map(([code, name]) => h("option", { value: code, text: name, selected: code === currentLanguage() })),
+    Object.entries(availableLanguages()).map(([code, name]) =>
+      h("option", { value: code, text: name, selected: code === currentLanguage() }),
+    ),
   );
   langSelect.addEventListener("change", async () => {
     await setLanguage(langSelect.value);
@@ -333,11 +359,21 @@ function userMenu() {
   const menu = h(
     "div",
     { class: "menu", id: "user-menu", hidden: true },
-    h("p", { class: "menu-user" }, h("strong", { text: user.name || "" }), h("span", { class: "muted", text: ` · ${user.group || ""}` })),
+    h(
+      "p",
+      { class: "menu-user" },
+      h("strong", { text: user.name || "" }),
+      h("span", { class: "muted", text: ` · ${user.group || ""}` }),
+    ),
     h("div", { class: "field" }, h("label", { for: "lang-select", text: t("app.language") }), langSelect),
     h("button", { type: "button", class: "wide", onclick: signOutClicked, text: t("app.sign_out") }),
   );
-  const button = h("button", { type: "button", class: "ghost user-button", "aria-expanded": "false", "aria-controls": "user-menu" }, icon("user"), h("span", { class: "label", text: user.name || "" }));
+  const button = h(
+    "button",
+    { type: "button", class: "ghost user-button", "aria-expanded": "false", "aria-controls": "user-menu" },
+    icon("user"),
+    h("span", { class: "label", text: user.name || "" }),
+  );
   const setOpen = (open) => {
     menu.hidden = !open;
     button.setAttribute("aria-expanded", open ? "true" : "false");
@@ -391,7 +427,17 @@ function advancedView() {
   return h(
     "section",
     { class: "panel", "aria-labelledby": "adv-title" },
-    h("div", { class: "panel-head" }, h("button", { type: "button", class: "ghost", onclick: () => show("project") }, icon("back"), h("span", { text: t("common.back") })), h("h2", { id: "adv-title", text: t("app.advanced") })),
+    h(
+      "div",
+      { class: "panel-head" },
+      h(
+        "button",
+        { type: "button", class: "ghost", onclick: () => show("project") },
+        icon("back"),
+        h("span", { text: t("common.back") }),
+      ),
+      h("h2", { id: "adv-title", text: t("app.advanced") }),
+    ),
     h(
       "div",
       { class: "tiles" },
@@ -399,7 +445,11 @@ function advancedView() {
       tile("button", { onclick: () => show("audit") }, "sensor", t("adv.audit"), t("adv.audit_hint")),
       tile("a", { href: "/maintenance" }, "gear", t("adv.maintenance"), t("adv.maintenance_hint")),
     ),
-    h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
+    h(
+      "dl",
+      { class: "facts" },
+      rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]),
+    ),
   );
 }
 
@@ -408,7 +458,13 @@ function tile(tag, attrs, iconName, title, hint) {
   const hintId = uid("hint");
   return h(
     tag,
-    { ...attrs, type: tag === "button" ? "button" : undefined, class: "tile", "aria-label": title, "aria-describedby": hintId },
+    {
+      ...attrs,
+      type: tag === "button" ? "button" : undefined,
+      class: "tile",
+      "aria-label": title,
+      "aria-describedby": hintId,
+    },
     icon(iconName, "icon big"),
     h("span", { class: "tile-title", text: title }),
     h("span", { class: "muted", id: hintId, text: hint }),
@@ -417,14 +473,35 @@ function tile(tag, attrs, iconName, title, hint) {
 
 function projectView() {
   const p = app.project;
-  if (!p) return h("div", { class: "empty-state" }, h("h2", { text: t("app.no_project") }), h("p", { class: "muted", text: t("app.no_project_hint") }));
+  if (!p)
+    return h(
+      "div",
+      { class: "empty-state" },
+      h("h2", { text: t("app.no_project") }),
+      h("p", { class: "muted", text: t("app.no_project_hint") }),
+    );
   const pages = p.pages.filter((pg) => p.objects.some((o) => o.page === pg.id));
-  if (!pages.length) return h("div", { class: "empty-state" }, h("h2", { text: t("app.nothing") }), h("p", { class: "muted", text: t("app.nothing_hint") }));
+  if (!pages.length)
+    return h(
+      "div",
+      { class: "empty-state" },
+      h("h2", { text: t("app.nothing") }),
+      h("p", { class: "muted", text: t("app.nothing_hint") }),
+    );
   if (!pages.some((pg) => pg.id === app.page)) app.page = pages[0].id;
   const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": t("app.pages") });
   const panel = h("section", { class: "page", role: "tabpanel", id: "page-panel", tabindex: "0" });
   const buttons = pages.map((pg) =>
-    h("button", { type: "button", role: "tab", id: `tab-${pg.id}`, "aria-controls": "page-panel", "aria-selected": pg.id === app.page ? "true" : "false", tabindex: pg.id === app.page ? "0" : "-1", text: pg.title, onclick: () => selectPage(pg.id) }),
+    h("button", {
+      type: "button",
+      role: "tab",
+      id: `tab-${pg.id}`,
+      "aria-controls": "page-panel",
+      "aria-selected": pg.id === app.page ? "true" : "false",
+      tabindex: pg.id === app.page ? "0" : "-1",
+      text: pg.title,
+      onclick: () => selectPage(pg.id),
+    }),
   );
   tabs.append(...buttons);
   tabs.addEventListener("keydown", (event) => {

@@ -110,8 +110,7 @@ export async function enrol(kind, fields) {
   // its key) instead of enrolling one more; an OTP always brings a new device.
   const stored = kind === "password" ? await storedDevice() : undefined;
   const sameUser =
-    stored && stored.privateKey && stored.publicKey &&
-    nameKey(stored.username) === nameKey(fields.username);
+    stored && stored.privateKey && stored.publicKey && nameKey(stored.username) === nameKey(fields.username);
   if (sameUser) {
     try {
       return await enrolWith(kind, fields, stored, true);
