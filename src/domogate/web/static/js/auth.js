@@ -3,9 +3,9 @@
 
 import { h, uid } from "./dom.js";
 import { availableLanguages, currentLanguage, setLanguage, t } from "./i18n.js";
+import { secureContextReady } from "./keys.js";
 import { errorMessage } from "./messages.js";
 import { enrol, otpEnabled, session } from "./session.js";
-import { secureContextReady } from "./keys.js";
 
 let dialog = null;
 let onSignedIn = null;
@@ -158,7 +158,7 @@ async function submit(event) {
 }
 
 function close() {
-  if (dialog && dialog.open) dialog.close();
+  if (dialog?.open) dialog.close();
 }
 
 /**
@@ -187,5 +187,5 @@ export function closeAuth() {
 }
 
 export function authIsOpen() {
-  return Boolean(dialog && dialog.open);
+  return Boolean(dialog?.open);
 }

@@ -22,7 +22,7 @@ let groups = [];
 
 export function setClients(list) {
   clients = Array.isArray(list) ? list : [];
-  if (view && view.root.isConnected) renderRows();
+  if (view?.root.isConnected) renderRows();
 }
 
 function knownGroups() {
@@ -336,9 +336,7 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "qr-sheet" },
-      session.info && session.info.name
-        ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) })
-        : null,
+      session.info?.name ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) }) : null,
       h("p", {
         class: "qr-for",
         text:
@@ -449,7 +447,7 @@ function confirmRevoke(c) {
   const dialog = modal(t("revoke.title", { label: c.label }), form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const target = form.elements[name].value || (form.querySelector(`input[name=${name}]:checked`) || {}).value || "";
+    const target = form.elements[name].value || form.querySelector(`input[name=${name}]:checked`)?.value || "";
     const path = target
       ? `/api/clients/${encodeURIComponent(c.id)}/devices/${encodeURIComponent(target)}`
       : `/api/clients/${encodeURIComponent(c.id)}`;

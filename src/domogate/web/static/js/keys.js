@@ -31,7 +31,7 @@ async function withStore(mode, action) {
 }
 
 export function secureContextReady() {
-  return Boolean(window.isSecureContext && crypto && crypto.subtle && window.indexedDB);
+  return Boolean(window.isSecureContext && crypto?.subtle && window.indexedDB);
 }
 
 export async function newKeyPair() {

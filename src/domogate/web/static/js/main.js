@@ -61,7 +61,7 @@ async function boot(pendingJoin = null) {
     return;
   }
   document.title = session.info.name ? `${session.info.name} · domogate` : "domogate";
-  if (join && join.otp) {
+  if (join?.otp) {
     const other = join.server && join.server !== session.serverId;
     let error = other ? { code: "join_other_server" } : null;
     if (!otpEnabled()) error = { code: "otp_disabled" };
@@ -161,7 +161,7 @@ async function signedOut(error) {
   if (error && error.code === "revoked") await forgetDevice();
   const record = await storedDevice();
   openAuth({
-    username: (record && record.username) || (session.user && session.user.name) || "",
+    username: record?.username || session.user?.name || "",
     error,
     onSignedIn: enterApp,
   });
@@ -181,7 +181,7 @@ function onMessage(message) {
       app.liveReady = true;
       app.reconnectDelay = 1000;
       setConnection(true);
-      if (message.session && message.session.expires_at) {
+      if (message.session?.expires_at) {
         session.expiresAt = message.session.expires_at;
         scheduleRefresh();
       }
@@ -277,7 +277,7 @@ async function sendCommand(objectId, attribute, value) {
   const id = `c${app.commandSeq}`;
   await liveReady(3000);
   return new Promise((resolve) => {
-    if (!app.live || !app.live.send({ type: "command", id, object: objectId, attribute, value })) {
+    if (!app.live?.send({ type: "command", id, object: objectId, attribute, value })) {
       resolve({ ok: false, error: { code: "offline" } });
       return;
     }
@@ -303,7 +303,7 @@ function render() {
   shell.connection = h("span", { class: "conn", role: "status" });
   shell.bus = h("span", { class: "bus-state", hidden: true });
   const actions = h("div", { class: "top-actions" }, shell.connection, shell.bus);
-  if (session.user && session.user.admin) {
+  if (session.user?.admin) {
     actions.append(
       h(
         "button",
@@ -339,7 +339,7 @@ function render() {
   shell.toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
   root.append(h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, shell.main, shell.toasts);
   renderBus();
-  setConnection(Boolean(app.live && app.live.open));
+  setConnection(Boolean(app.live?.open));
   renderView();
 }
 
@@ -545,7 +545,7 @@ function projectView() {
 function renderBus() {
   if (!shell.bus) return;
   const bus = app.bus;
-  shell.bus.hidden = !(bus && session.user && session.user.admin);
+  shell.bus.hidden = !(bus && session.user?.admin);
   if (!bus) return;
   shell.bus.className = `bus-state ${bus.connected ? "up" : "down"}`;
   const text = bus.connected ? t("bus.up", { adapter: bus.adapter }) : t("bus.down", { adapter: bus.adapter });
@@ -573,7 +573,7 @@ async function signOutClicked() {
   await logout();
   renderSplash();
   const record = await storedDevice();
-  openAuth({ username: (record && record.username) || "", onSignedIn: enterApp });
+  openAuth({ username: record?.username || "", onSignedIn: enterApp });
 }
 
 document.addEventListener("click", (event) => {

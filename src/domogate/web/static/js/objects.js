@@ -62,7 +62,7 @@ function formatValue(value, dpt) {
  */
 export function objectCard(obj, send) {
   const attrs = obj.attributes || {};
-  const can = (name) => Boolean(attrs[name] && attrs[name].writable);
+  const can = (name) => Boolean(attrs[name]?.writable);
   const has = (name) => Boolean(attrs[name]);
   const titleId = uid("obj");
   const status = h("p", { class: "card-error", role: "status" });
@@ -297,7 +297,6 @@ export function objectCard(obj, send) {
       body.append(h("div", { class: "scene-row" }, h("label", { for: id, text: t("obj.scene_number") }), number, run));
       break;
     }
-    case "sensor":
     default:
       for (const name of Object.keys(attrs)) body.append(readout(name, name === "value" ? "" : name));
   }
@@ -318,7 +317,7 @@ export function objectCard(obj, send) {
 }
 
 function commandError(error) {
-  const code = (error && error.code) || "unknown";
+  const code = error?.code || "unknown";
   const known = ["forbidden", "bus_unavailable", "value_invalid", "not_found", "rate_limited", "timeout", "offline"];
-  return known.includes(code) ? t(`cmd.${code}`) : t("cmd.unknown", { message: (error && error.message) || code });
+  return known.includes(code) ? t(`cmd.${code}`) : t("cmd.unknown", { message: error?.message || code });
 }

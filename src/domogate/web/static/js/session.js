@@ -21,11 +21,11 @@ export async function fetchInfo() {
 }
 
 export function otpEnabled() {
-  return Boolean(session.info && session.info.auth_methods.includes("otp"));
+  return Boolean(session.info?.auth_methods.includes("otp"));
 }
 
 export function automaticEnabled() {
-  return Boolean(session.info && session.info.auth_methods.includes("device"));
+  return Boolean(session.info?.auth_methods.includes("device"));
 }
 
 /** A readable name for this browser installation, e.g. "Chrome on Android". */
@@ -83,7 +83,7 @@ async function signedChallenge(record) {
 /** Sign in with this browser's device key; null when it has none for this server. */
 export async function signInWithDevice() {
   const record = await storedDevice();
-  if (!record || !record.deviceId || !record.privateKey) return null;
+  if (!record?.deviceId || !record.privateKey) return null;
   const proof = await signedChallenge(record);
   // With a session still open, this is a renewal: the server allows it even when the
   // project turns automatic authentication off (only a new start must ask).
@@ -109,14 +109,13 @@ export async function enrol(kind, fields) {
   // Signing in again with a password keeps this browser's device (the server recognises
   // its key) instead of enrolling one more; an OTP always brings a new device.
   const stored = kind === "password" ? await storedDevice() : undefined;
-  const sameUser =
-    stored && stored.privateKey && stored.publicKey && nameKey(stored.username) === nameKey(fields.username);
+  const sameUser = stored?.privateKey && stored.publicKey && nameKey(stored.username) === nameKey(fields.username);
   if (sameUser) {
     try {
       return await enrolWith(kind, fields, stored, true);
     } catch (err) {
       // The server never takes a revoked device's key back: sign in from a fresh one.
-      if (!err || err.code !== "revoked") throw err;
+      if (err?.code !== "revoked") throw err;
       await forgetDevice();
     }
   }
