@@ -1,11 +1,15 @@
 // Advanced settings → Manage clients (admins): the live table "Clients", "Add user",
-// and per row "Show QR code", "New OTP", "Revoke" and the user's audit trail.
+// and per row "Show QR code", "New OTP", "Revoke" and the user's audit trail. The list of
+// clients lives in state.js (the live channel's `clients` messages and REST answers).
 
 import { api, apiBlob } from "./api.js";
-import { clear, h, icon, uid } from "./dom.js";
+import { historyDialog } from "./audit.js";
+import { clear, download, h, icon, modal } from "./dom.js";
+import { qrFileBase } from "./format.js";
 import { formatTime, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
 import { session } from "./session.js";
+import { on, setClients, state } from "./state.js";
 
 const VALIDITY = [
   [15 * 60, "valid.15m"],
@@ -16,18 +20,16 @@ const VALIDITY = [
 ];
 const DEFAULT_VALIDITY = 2 * 3600;
 
-let view = null; // {root, tbody, rows: Map, groups, form, notice}
-let clients = [];
+let view = null; // {root, tbody, rows: Map, form, notice}
 let groups = [];
 
-export function setClients(list) {
-  clients = Array.isArray(list) ? list : [];
+on("clients", () => {
   if (view?.root.isConnected) renderRows();
-}
+});
 
 function knownGroups() {
   const all = new Set(groups);
-  for (const c of clients) all.add(c.group);
+  for (const c of state.clients) all.add(c.group);
   if (session.user) all.add(session.user.group);
   return [...all].filter(Boolean);
 }
@@ -190,7 +192,7 @@ function addUserForm(close, notice) {
 }
 
 function merge(client) {
-  const rest = clients.filter((c) => c.id !== client.id);
+  const rest = state.clients.filter((c) => c.id !== client.id);
   setClients([client, ...rest]);
 }
 
@@ -199,7 +201,7 @@ function renderRows() {
   const { tbody, rows } = view;
   const seen = new Set();
   let previous = null;
-  for (const client of clients) {
+  for (const client of state.clients) {
     seen.add(client.id);
     const key = JSON.stringify(client);
     let entry = rows.get(client.id);
@@ -222,7 +224,7 @@ function renderRows() {
       rows.delete(id);
     }
   }
-  if (!clients.length && !tbody.firstChild) {
+  if (!state.clients.length && !tbody.firstChild) {
     tbody.append(h("tr", { class: "empty" }, h("td", { colspan: "7", text: t("clients.empty") })));
   } else {
     for (const tr of [...tbody.querySelectorAll("tr.empty")]) tr.remove();
@@ -255,7 +257,7 @@ function clientRow(c) {
     );
   }
   actions.append(
-    h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => showHistory(c) }),
+    h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => historyDialog(c) }),
   );
   return h(
     "tr",
@@ -289,46 +291,11 @@ function clientRow(c) {
 
 // --- dialogs --------------------------------------------------------------------------
 
-function modal(title, ...content) {
-  const titleId = uid("dlg");
-  const dialog = h(
-    "dialog",
-    { class: "sheet", "aria-labelledby": titleId },
-    h(
-      "div",
-      { class: "dialog-head" },
-      h("h2", { id: titleId, text: title }),
-      h(
-        "button",
-        { type: "button", class: "icon-button ghost", "aria-label": t("common.close"), onclick: () => dialog.close() },
-        icon("close"),
-      ),
-    ),
-    ...content,
-  );
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    document.body.classList.remove("printing");
-  });
-  document.body.append(dialog);
-  dialog.showModal();
-  return dialog;
-}
-
-function download(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const a = h("a", { href: url, download: filename, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
-
 async function showQr(c, issued = null) {
   const label = issued ? issued.otp : c.label;
   const img = h("img", { class: "qr", alt: t("qr.alt", { label }), width: "260", height: "260" });
   const status = h("p", { class: "form-error", role: "alert" });
-  const fileBase = `domogate-${(c.name || label).replace(/[^A-Za-z0-9_-]+/g, "_")}`;
+  const fileBase = qrFileBase(c.name || label);
   const expires = issued ? issued.otp_expires_at : c.otp_expires_at;
   let svgBlob = null;
   const dialog = modal(
@@ -459,77 +426,4 @@ function confirmRevoke(c) {
       error.textContent = errorMessage(err);
     }
   });
-}
-
-async function showHistory(c) {
-  const list = h("ol", { class: "audit-list" }, h("li", { class: "muted", text: t("common.loading") }));
-  modal(t("history.title", { label: c.label }), list);
-  try {
-    const data = await api("GET", `/api/audit?limit=100&user_id=${encodeURIComponent(c.id)}`, { token: session.token });
-    clear(list);
-    if (!data.events.length) list.append(h("li", { class: "muted", text: t("history.empty") }));
-    for (const e of data.events) list.append(auditItem(e));
-  } catch (err) {
-    clear(list).append(h("li", { class: "form-error", text: errorMessage(err) }));
-  }
-}
-
-export function auditItem(e) {
-  const who = [
-    e.actor_name,
-    e.target_name && e.target_name !== e.actor_name ? `→ ${e.target_name}` : null,
-    e.source,
-    e.path,
-  ];
-  return h(
-    "li",
-    { class: `audit ${e.outcome === "ok" ? "ok" : "failed"}` },
-    h("time", { datetime: e.at, text: formatTime(e.at) }),
-    h("span", { class: "audit-action", text: e.action }),
-    h("span", { class: "audit-outcome", text: e.outcome }),
-    h("span", { class: "muted", text: who.filter(Boolean).join(" · ") }),
-  );
-}
-
-/** Advanced settings → Audit log: the latest events, and the whole log as JSON lines. */
-export function auditView({ onBack }) {
-  const list = h("ol", { class: "audit-list tall" }, h("li", { class: "muted", text: t("common.loading") }));
-  const status = h("p", { class: "form-error", role: "alert" });
-  const exportButton = h("button", { type: "button", class: "secondary", text: t("audit.export") });
-  exportButton.addEventListener("click", async () => {
-    status.textContent = "";
-    try {
-      const blob = await apiBlob("/api/audit.jsonl", session.token);
-      download(blob, `domogate-audit-${new Date().toISOString().slice(0, 10)}.jsonl`);
-    } catch (err) {
-      status.textContent = errorMessage(err);
-    }
-  });
-  api("GET", "/api/audit?limit=200", { token: session.token })
-    .then((data) => {
-      clear(list);
-      if (!data.events.length) list.append(h("li", { class: "muted", text: t("history.empty") }));
-      for (const e of data.events) list.append(auditItem(e));
-    })
-    .catch((err) => {
-      clear(list).append(h("li", { class: "form-error", text: errorMessage(err) }));
-    });
-  return h(
-    "section",
-    { class: "panel", "aria-labelledby": "audit-title" },
-    h(
-      "div",
-      { class: "panel-head" },
-      h(
-        "button",
-        { type: "button", class: "ghost", onclick: onBack },
-        icon("back"),
-        h("span", { text: t("common.back") }),
-      ),
-      h("h2", { id: "audit-title", text: t("adv.audit") }),
-      exportButton,
-    ),
-    status,
-    h("div", { class: "card" }, list),
-  );
 }

@@ -3,8 +3,9 @@
 // recent audit events, and to grant or remove the admin flag.
 
 import { api } from "./api.js";
-import { auditItem } from "./clients.js";
+import { auditItem } from "./audit.js";
 import { clear, h, icon } from "./dom.js";
+import { formatFingerprint } from "./format.js";
 import { availableLanguages, currentLanguage, formatTime, initI18n, setLanguage, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
 
@@ -166,7 +167,7 @@ function overview() {
         h("h2", { id: "mnt-server", text: t("mnt.server") }),
         facts([
           [t("mnt.server_id"), s.id],
-          [t("mnt.fingerprint"), s.fingerprint ? s.fingerprint.match(/.{1,2}/g).join(":") : null],
+          [t("mnt.fingerprint"), formatFingerprint(s.fingerprint)],
           [t("mnt.software"), s.software_version],
           [t("mnt.address"), s.address],
         ]),

@@ -3,7 +3,8 @@
 // channel; the state shown is always the one the server sends back.
 
 import { h, icon, uid } from "./dom.js";
-import { formatNumber, t } from "./i18n.js";
+import { formatTarget, formatValue, sceneNumber, stepTarget } from "./format.js";
+import { currentLanguage, t } from "./i18n.js";
 
 const ICON_OF = {
   switch: "bulb",
@@ -13,48 +14,6 @@ const ICON_OF = {
   scene: "scene",
   sensor: "sensor",
 };
-
-const UNITS = {
-  5.001: "%",
-  5.004: "%",
-  6.001: "%",
-  "8.010": "%",
-  9.001: "°C",
-  9.002: "K",
-  9.004: "lx",
-  9.005: "m/s",
-  9.006: "Pa",
-  9.007: "%",
-  9.008: "ppm",
-  "9.020": "mV",
-  9.021: "mA",
-  9.024: "kW",
-  9.025: "l/h",
-  9.027: "°F",
-  "12.1200": "l",
-  "13.010": "Wh",
-  13.013: "kWh",
-  14.019: "A",
-  14.027: "V",
-  14.056: "W",
-  14.065: "m/s",
-  14.068: "°C",
-};
-
-export function unitOf(dpt) {
-  return UNITS[dpt] || "";
-}
-
-function formatValue(value, dpt) {
-  if (value === null || value === undefined) return "—";
-  if (typeof value === "boolean") return value ? t("state.on") : t("state.off");
-  if (typeof value === "number") {
-    const unit = unitOf(dpt);
-    return `${formatNumber(value, 2)}${unit ? (unit === "%" ? " %" : ` ${unit}`) : ""}`;
-  }
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
 
 /**
  * A card for one object. `send(objectId, attribute, value)` returns a Promise resolving to
@@ -140,7 +99,10 @@ export function objectCard(obj, send) {
   function readout(attribute, label) {
     const value = h("span", { class: "readout-value", text: "—" });
     updaters.push((state) => {
-      value.textContent = formatValue(state[attribute], attrs[attribute].dpt);
+      value.textContent = formatValue(state[attribute], attrs[attribute].dpt, currentLanguage(), {
+        on: t("state.on"),
+        off: t("state.off"),
+      });
     });
     return h("div", { class: "readout" }, label ? h("span", { class: "readout-label", text: label }) : null, value);
   }
@@ -221,8 +183,7 @@ export function objectCard(obj, send) {
         const value = h("output", { class: "target-value", text: "—", "aria-live": "polite" });
         let current = null;
         const step = (delta) => {
-          const base = typeof current === "number" ? current : 20;
-          command("target", Math.round((base + delta) * 2) / 2, value);
+          command("target", stepTarget(current, delta), value);
         };
         const minus = h(
           "button",
@@ -250,7 +211,7 @@ export function objectCard(obj, send) {
         );
         updaters.push((state) => {
           current = typeof state.target === "number" ? state.target : null;
-          value.textContent = current === null ? "—" : `${formatNumber(current, 1)} °C`;
+          value.textContent = formatTarget(current, currentLanguage());
         });
         body.append(
           h(
@@ -291,8 +252,7 @@ export function objectCard(obj, send) {
       });
       const run = h("button", { type: "button", class: "secondary", text: t("obj.activate"), disabled: !can("scene") });
       run.addEventListener("click", () => {
-        const n = Math.min(64, Math.max(1, Math.round(Number(number.value) || 1)));
-        command("scene", n, run);
+        command("scene", sceneNumber(number.value), run);
       });
       body.append(h("div", { class: "scene-row" }, h("label", { for: id, text: t("obj.scene_number") }), number, run));
       break;

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import * as keys from "./keys.js";
+import { deviceName, nameKey } from "./names.js";
 
 export const session = {
   info: null,
@@ -26,32 +27,6 @@ export function otpEnabled() {
 
 export function automaticEnabled() {
   return Boolean(session.info?.auth_methods.includes("device"));
-}
-
-/** A readable name for this browser installation, e.g. "Chrome on Android". */
-export function deviceName() {
-  const ua = navigator.userAgent;
-  const browser = /Edg\//.test(ua)
-    ? "Edge"
-    : /Firefox\//.test(ua)
-      ? "Firefox"
-      : /Chrom(e|ium)\//.test(ua)
-        ? "Chrome"
-        : /Safari\//.test(ua)
-          ? "Safari"
-          : "Browser";
-  const os = /Android/.test(ua)
-    ? "Android"
-    : /iPhone|iPad/.test(ua)
-      ? "iOS"
-      : /Windows/.test(ua)
-        ? "Windows"
-        : /Mac OS X/.test(ua)
-          ? "macOS"
-          : /Linux/.test(ua)
-            ? "Linux"
-            : "";
-  return os ? `${browser} on ${os}` : browser;
 }
 
 function adopt(auth) {
@@ -94,16 +69,6 @@ export async function signInWithDevice() {
   return adopt(auth);
 }
 
-/** The server's identity of a user name (core/names.name_key): compatibility forms, case,
- * spaces and invisible characters make no other name. */
-export function nameKey(name) {
-  return (name || "")
-    .normalize("NFKC")
-    .toLowerCase()
-    .normalize("NFKC")
-    .replace(/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}]/gu, "");
-}
-
 /** Password login or OTP redemption; enrols a new device key for this browser. */
 export async function enrol(kind, fields) {
   // Signing in again with a password keeps this browser's device (the server recognises
@@ -123,7 +88,7 @@ export async function enrol(kind, fields) {
 }
 
 async function enrolWith(kind, fields, pair, known) {
-  const device = { name: deviceName(), public_key: await keys.publicKeyOf(pair) };
+  const device = { name: deviceName(navigator.userAgent), public_key: await keys.publicKeyOf(pair) };
   const body =
     kind === "otp"
       ? { otp: fields.otp, name: fields.name || null, device }
