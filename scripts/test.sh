@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up, then run the linters and the whole test suite.
+# Set everything up, then run the linters (ruff, mypy, Biome for the web client's JavaScript)
+# and the whole test suite (the JavaScript unit tests with node --test, then pytest).
 #
 # The tests run inside a private network namespace (`unshare -n`, loopback only) when this
 # user may create one (root): nothing a test starts can reach the real network, and the
@@ -9,9 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/system-deps.sh
+./scripts/js-deps.sh
 . .venv/bin/activate
 echo "== ruff"; ruff check src tests benchmarks
 echo "== mypy"; mypy
+echo "== biome"; npx --no-install biome ci src/domogate/web/static tests/js
+echo "== node --test"; node --test tests/js/
 echo "== pytest"
 if [ -z "${DOMOGATE_NO_NETNS:-}" ] && unshare -n true 2>/dev/null; then
   exec unshare -n bash -c '

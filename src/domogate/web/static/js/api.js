@@ -38,7 +38,7 @@ export async function api(method, path, { body, token } = {}) {
       credentials: "omit",
     });
   } catch (err) {
-    throw new ApiError("unreachable", String(err && err.message ? err.message : err));
+    throw new ApiError("unreachable", String(err?.message ? err.message : err));
   }
   noteServerDate(res);
   if (res.status === 204) return null;
@@ -49,7 +49,7 @@ export async function api(method, path, { body, token } = {}) {
     data = null;
   }
   if (!res.ok) {
-    const err = (data && data.error) || {};
+    const err = data?.error || {};
     const details = err.details || {};
     if (res.status === 429 && details.retry_after === undefined) {
       const header = Number(res.headers.get("Retry-After"));

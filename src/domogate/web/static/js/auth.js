@@ -3,9 +3,9 @@
 
 import { h, uid } from "./dom.js";
 import { availableLanguages, currentLanguage, setLanguage, t } from "./i18n.js";
+import { secureContextReady } from "./keys.js";
 import { errorMessage } from "./messages.js";
 import { enrol, otpEnabled, session } from "./session.js";
-import { secureContextReady } from "./keys.js";
 
 let dialog = null;
 let onSignedIn = null;
@@ -24,20 +24,43 @@ function build() {
   f.alert = h("div", { role: "alert", class: "alert" });
   f.switch = h(
     "button",
-    { type: "button", role: "switch", "aria-checked": "false", class: "switch", onclick: () => setMode(mode === "otp" ? "password" : "otp") },
+    {
+      type: "button",
+      role: "switch",
+      "aria-checked": "false",
+      class: "switch",
+      onclick: () => setMode(mode === "otp" ? "password" : "otp"),
+    },
     h("span", { class: "switch-track", "aria-hidden": "true" }, h("span", { class: "switch-thumb" })),
     h("span", { class: "switch-label", text: t("auth.otp_switch") }),
   );
-  const user = field(t("auth.username"), { name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false" });
+  const user = field(t("auth.username"), {
+    name: "username",
+    autocomplete: "username",
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
   const pass = field(t("auth.password"), { name: "password", type: "password", autocomplete: "current-password" });
-  const otp = field(t("auth.otp"), { name: "otp", autocomplete: "one-time-code", autocapitalize: "characters", spellcheck: "false", class: "otp-input" });
+  const otp = field(t("auth.otp"), {
+    name: "otp",
+    autocomplete: "one-time-code",
+    autocapitalize: "characters",
+    spellcheck: "false",
+    class: "otp-input",
+  });
   const name = field(t("auth.your_name"), { name: "name", autocomplete: "name", maxlength: "100" });
   f.username = user.input;
   f.password = pass.input;
   f.otp = otp.input;
   f.name = name.input;
   f.passwordView = h("div", { class: "auth-view" }, user.row, pass.row);
-  f.otpView = h("div", { class: "auth-view", hidden: true }, otp.row, h("p", { class: "hint", text: t("auth.otp_hint") }), name.row);
+  f.otpView = h(
+    "div",
+    { class: "auth-view", hidden: true },
+    otp.row,
+    h("p", { class: "hint", text: t("auth.otp_hint") }),
+    name.row,
+  );
   f.submit = h("button", { type: "submit", class: "primary wide", text: t("auth.connect") });
   f.server = h("p", { class: "auth-server" });
   const form = h(
@@ -51,7 +74,12 @@ function build() {
     f.submit,
     languageFooter(),
   );
-  dialog = h("dialog", { class: "auth-dialog", "aria-labelledby": titleId }, h("div", { class: "auth-brand" }, h("img", { src: "/static/icons/icon.svg", alt: "", width: "40", height: "40" })), form);
+  dialog = h(
+    "dialog",
+    { class: "auth-dialog", "aria-labelledby": titleId },
+    h("div", { class: "auth-brand" }, h("img", { src: "/static/icons/icon.svg", alt: "", width: "40", height: "40" })),
+    form,
+  );
   // Nothing lies behind this popup: Escape must not close it.
   dialog.addEventListener("cancel", (event) => event.preventDefault());
   document.body.append(dialog);
@@ -130,7 +158,7 @@ async function submit(event) {
 }
 
 function close() {
-  if (dialog && dialog.open) dialog.close();
+  if (dialog?.open) dialog.close();
 }
 
 /**
@@ -150,8 +178,7 @@ export function openAuth(options = {}) {
   if (options.name) f.name.value = options.name;
   if (options.error) showError(options.error);
   dialog.showModal();
-  const focus =
-    mode === "otp" ? (f.otp.value ? f.name : f.otp) : f.username.value ? f.password : f.username;
+  const focus = mode === "otp" ? (f.otp.value ? f.name : f.otp) : f.username.value ? f.password : f.username;
   focus.focus();
 }
 
@@ -160,6 +187,5 @@ export function closeAuth() {
 }
 
 export function authIsOpen() {
-  return Boolean(dialog && dialog.open);
+  return Boolean(dialog?.open);
 }
-

@@ -1,11 +1,15 @@
 // Advanced settings → Manage clients (admins): the live table "Clients", "Add user",
-// and per row "Show QR code", "New OTP", "Revoke" and the user's audit trail.
+// and per row "Show QR code", "New OTP", "Revoke" and the user's audit trail. The list of
+// clients lives in state.js (the live channel's `clients` messages and REST answers).
 
 import { api, apiBlob } from "./api.js";
-import { clear, h, icon, uid } from "./dom.js";
+import { historyDialog } from "./audit.js";
+import { clear, download, h, icon, modal } from "./dom.js";
+import { qrFileBase } from "./format.js";
 import { formatTime, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
 import { session } from "./session.js";
+import { on, setClients, state } from "./state.js";
 
 const VALIDITY = [
   [15 * 60, "valid.15m"],
@@ -16,18 +20,16 @@ const VALIDITY = [
 ];
 const DEFAULT_VALIDITY = 2 * 3600;
 
-let view = null; // {root, tbody, rows: Map, groups, form, notice}
-let clients = [];
+let view = null; // {root, tbody, rows: Map, form, notice}
 let groups = [];
 
-export function setClients(list) {
-  clients = Array.isArray(list) ? list : [];
-  if (view && view.root.isConnected) renderRows();
-}
+on("clients", () => {
+  if (view?.root.isConnected) renderRows();
+});
 
 function knownGroups() {
   const all = new Set(groups);
-  for (const c of clients) all.add(c.group);
+  for (const c of state.clients) all.add(c.group);
   if (session.user) all.add(session.user.group);
   return [...all].filter(Boolean);
 }
@@ -45,13 +47,20 @@ export function clientsView({ onBack }) {
       h(
         "tr",
         {},
-        ["col.label", "col.group", "col.status", "col.devices", "col.last_seen", "col.path"].map((k) => h("th", { scope: "col", text: t(k) })),
+        ["col.label", "col.group", "col.status", "col.devices", "col.last_seen", "col.path"].map((k) =>
+          h("th", { scope: "col", text: t(k) }),
+        ),
         h("th", { scope: "col", text: t("col.actions") }),
       ),
     ),
     tbody,
   );
-  const addButton = h("button", { type: "button", class: "primary", "aria-expanded": "false" }, icon("plus"), h("span", { text: t("clients.add") }));
+  const addButton = h(
+    "button",
+    { type: "button", class: "primary", "aria-expanded": "false" },
+    icon("plus"),
+    h("span", { text: t("clients.add") }),
+  );
   const form = addUserForm(() => toggleForm(false), notice);
   const toggleForm = (open) => {
     form.hidden = !open;
@@ -68,7 +77,12 @@ export function clientsView({ onBack }) {
     h(
       "div",
       { class: "panel-head" },
-      h("button", { type: "button", class: "ghost", onclick: onBack }, icon("back"), h("span", { text: t("common.back") })),
+      h(
+        "button",
+        { type: "button", class: "ghost", onclick: onBack },
+        icon("back"),
+        h("span", { text: t("common.back") }),
+      ),
       h("h2", { id: "clients-title", text: t("clients.title") }),
       addButton,
     ),
@@ -178,7 +192,7 @@ function addUserForm(close, notice) {
 }
 
 function merge(client) {
-  const rest = clients.filter((c) => c.id !== client.id);
+  const rest = state.clients.filter((c) => c.id !== client.id);
   setClients([client, ...rest]);
 }
 
@@ -187,7 +201,7 @@ function renderRows() {
   const { tbody, rows } = view;
   const seen = new Set();
   let previous = null;
-  for (const client of clients) {
+  for (const client of state.clients) {
     seen.add(client.id);
     const key = JSON.stringify(client);
     let entry = rows.get(client.id);
@@ -210,7 +224,7 @@ function renderRows() {
       rows.delete(id);
     }
   }
-  if (!clients.length && !tbody.firstChild) {
+  if (!state.clients.length && !tbody.firstChild) {
     tbody.append(h("tr", { class: "empty" }, h("td", { colspan: "7", text: t("clients.empty") })));
   } else {
     for (const tr of [...tbody.querySelectorAll("tr.empty")]) tr.remove();
@@ -224,16 +238,27 @@ function clientRow(c) {
     "td",
     { "data-label": t("col.devices") },
     live.length
-      ? h("ul", { class: "devices" }, live.map((d) => h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name)))
+      ? h(
+          "ul",
+          { class: "devices" },
+          live.map((d) =>
+            h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name),
+          ),
+        )
       : h("span", { class: "muted", text: "—" }),
   );
   const actions = h("div", { class: "row-actions" });
-  if (c.otp_expires_at) actions.append(h("button", { type: "button", class: "small", text: t("row.qr"), onclick: () => showQr(c) }));
+  if (c.otp_expires_at)
+    actions.append(h("button", { type: "button", class: "small", text: t("row.qr"), onclick: () => showQr(c) }));
   if (c.status !== "Revoked") {
     actions.append(h("button", { type: "button", class: "small", text: t("row.new_otp"), onclick: () => newOtp(c) }));
-    actions.append(h("button", { type: "button", class: "small danger", text: t("row.revoke"), onclick: () => confirmRevoke(c) }));
+    actions.append(
+      h("button", { type: "button", class: "small danger", text: t("row.revoke"), onclick: () => confirmRevoke(c) }),
+    );
   }
-  actions.append(h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => showHistory(c) }));
+  actions.append(
+    h("button", { type: "button", class: "small ghost", text: t("row.history"), onclick: () => historyDialog(c) }),
+  );
   return h(
     "tr",
     { "data-client": c.id, class: `status-${String(c.status).toLowerCase()}` },
@@ -243,12 +268,22 @@ function clientRow(c) {
       h("span", { class: c.status === "Pending" ? "otp-label" : "name-label", text: c.label }),
       c.name && c.name !== c.label ? h("span", { class: "sub-name", text: c.name }) : null,
       c.admin ? h("span", { class: "tag", text: t("row.admin") }) : null,
-      c.account_expires_at ? h("span", { class: "tag guest", text: t("row.until", { date: formatTime(c.account_expires_at) }) }) : null,
+      c.account_expires_at
+        ? h("span", { class: "tag guest", text: t("row.until", { date: formatTime(c.account_expires_at) }) })
+        : null,
     ),
     h("td", { "data-label": t("col.group"), text: c.group }),
-    h("td", { "data-label": t("col.status") }, h("span", { class: `badge status ${String(c.status).toLowerCase()}`, text: t(`status.${c.status}`) }), online > 1 ? ` ×${online}` : null),
+    h(
+      "td",
+      { "data-label": t("col.status") },
+      h("span", { class: `badge status ${String(c.status).toLowerCase()}`, text: t(`status.${c.status}`) }),
+      online > 1 ? ` ×${online}` : null,
+    ),
     deviceCell,
-    h("td", { "data-label": t("col.last_seen"), text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—" }),
+    h("td", {
+      "data-label": t("col.last_seen"),
+      text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—",
+    }),
     h("td", { "data-label": t("col.path"), text: c.path ? t(`path.${c.path}`) : "—" }),
     h("td", { class: "actions-cell" }, actions),
   );
@@ -256,37 +291,11 @@ function clientRow(c) {
 
 // --- dialogs --------------------------------------------------------------------------
 
-function modal(title, ...content) {
-  const titleId = uid("dlg");
-  const dialog = h(
-    "dialog",
-    { class: "sheet", "aria-labelledby": titleId },
-    h("div", { class: "dialog-head" }, h("h2", { id: titleId, text: title }), h("button", { type: "button", class: "icon-button ghost", "aria-label": t("common.close"), onclick: () => dialog.close() }, icon("close"))),
-    ...content,
-  );
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    document.body.classList.remove("printing");
-  });
-  document.body.append(dialog);
-  dialog.showModal();
-  return dialog;
-}
-
-function download(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const a = h("a", { href: url, download: filename, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
-
 async function showQr(c, issued = null) {
   const label = issued ? issued.otp : c.label;
   const img = h("img", { class: "qr", alt: t("qr.alt", { label }), width: "260", height: "260" });
   const status = h("p", { class: "form-error", role: "alert" });
-  const fileBase = `domogate-${(c.name || label).replace(/[^A-Za-z0-9_-]+/g, "_")}`;
+  const fileBase = qrFileBase(c.name || label);
   const expires = issued ? issued.otp_expires_at : c.otp_expires_at;
   let svgBlob = null;
   const dialog = modal(
@@ -294,8 +303,16 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "qr-sheet" },
-      session.info && session.info.name ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) }) : null,
-      h("p", { class: "qr-for", text: c.devices.length && c.name ? t("qr.for_user", { name: c.name }) : c.name ? t("qr.for_named", { name: c.name }) : t("qr.for_new") }),
+      session.info?.name ? h("p", { class: "qr-project", text: t("qr.join", { name: session.info.name }) }) : null,
+      h("p", {
+        class: "qr-for",
+        text:
+          c.devices.length && c.name
+            ? t("qr.for_user", { name: c.name })
+            : c.name
+              ? t("qr.for_named", { name: c.name })
+              : t("qr.for_new"),
+      }),
       img,
       h("p", { class: "otp-big", text: label }),
       expires ? h("p", { class: "muted", text: t("qr.expires", { time: formatTime(expires) }) }) : null,
@@ -305,9 +322,31 @@ async function showQr(c, issued = null) {
     h(
       "div",
       { class: "button-row end no-print" },
-      h("button", { type: "button", class: "secondary", text: t("qr.png"), onclick: () => apiBlob(`/api/clients/${encodeURIComponent(c.id)}/qr.png`, session.token).then((b) => download(b, `${fileBase}.png`)).catch((e) => (status.textContent = errorMessage(e))) }),
-      h("button", { type: "button", class: "secondary", text: t("qr.svg"), onclick: () => (svgBlob ? download(svgBlob, `${fileBase}.svg`) : null) }),
-      h("button", { type: "button", class: "primary", text: t("qr.print"), onclick: () => { document.body.classList.add("printing"); window.print(); document.body.classList.remove("printing"); } }),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        text: t("qr.png"),
+        onclick: () =>
+          apiBlob(`/api/clients/${encodeURIComponent(c.id)}/qr.png`, session.token)
+            .then((b) => download(b, `${fileBase}.png`))
+            .catch((e) => (status.textContent = errorMessage(e))),
+      }),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        text: t("qr.svg"),
+        onclick: () => (svgBlob ? download(svgBlob, `${fileBase}.svg`) : null),
+      }),
+      h("button", {
+        type: "button",
+        class: "primary",
+        text: t("qr.print"),
+        onclick: () => {
+          document.body.classList.add("printing");
+          window.print();
+          document.body.classList.remove("printing");
+        },
+      }),
     ),
   );
   dialog.classList.add("qr-dialog");
@@ -323,7 +362,10 @@ async function showQr(c, issued = null) {
 
 async function newOtp(c) {
   try {
-    const issued = await api("POST", `/api/clients/${encodeURIComponent(c.id)}/otp`, { body: {}, token: session.token });
+    const issued = await api("POST", `/api/clients/${encodeURIComponent(c.id)}/otp`, {
+      body: {},
+      token: session.token,
+    });
     merge(issued.client);
     await showQr(issued.client, issued);
   } catch (err) {
@@ -334,10 +376,24 @@ async function newOtp(c) {
 function confirmRevoke(c) {
   const live = c.devices.filter((d) => !d.revoked);
   const name = "revoke-target";
-  const choices = [h("label", { class: "check-row" }, h("input", { type: "radio", name, value: "", checked: true }), h("span", { text: t("revoke.user", { label: c.label }) }))];
+  const choices = [
+    h(
+      "label",
+      { class: "check-row" },
+      h("input", { type: "radio", name, value: "", checked: true }),
+      h("span", { text: t("revoke.user", { label: c.label }) }),
+    ),
+  ];
   if (live.length) {
     for (const d of live) {
-      choices.push(h("label", { class: "check-row" }, h("input", { type: "radio", name, value: d.id }), h("span", { text: t("revoke.device", { device: d.name }) })));
+      choices.push(
+        h(
+          "label",
+          { class: "check-row" },
+          h("input", { type: "radio", name, value: d.id }),
+          h("span", { text: t("revoke.device", { device: d.name }) }),
+        ),
+      );
     }
   }
   const error = h("p", { class: "form-error", role: "alert" });
@@ -348,13 +404,20 @@ function confirmRevoke(c) {
     session.user && session.user.id === c.id ? h("p", { class: "alert", text: t("revoke.self") }) : null,
     h("fieldset", { class: "choices" }, h("legend", { class: "sr-only", text: t("revoke.what") }), choices),
     error,
-    h("div", { class: "button-row end" }, h("button", { type: "button", class: "ghost", text: t("common.cancel"), onclick: () => dialog.close() }), h("button", { type: "submit", class: "danger", text: t("row.revoke") })),
+    h(
+      "div",
+      { class: "button-row end" },
+      h("button", { type: "button", class: "ghost", text: t("common.cancel"), onclick: () => dialog.close() }),
+      h("button", { type: "submit", class: "danger", text: t("row.revoke") }),
+    ),
   );
   const dialog = modal(t("revoke.title", { label: c.label }), form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const target = form.elements[name].value || (form.querySelector(`input[name=${name}]:checked`) || {}).value || "";
-    const path = target ? `/api/clients/${encodeURIComponent(c.id)}/devices/${encodeURIComponent(target)}` : `/api/clients/${encodeURIComponent(c.id)}`;
+    const target = form.elements[name].value || form.querySelector(`input[name=${name}]:checked`)?.value || "";
+    const path = target
+      ? `/api/clients/${encodeURIComponent(c.id)}/devices/${encodeURIComponent(target)}`
+      : `/api/clients/${encodeURIComponent(c.id)}`;
     try {
       const answer = await api("DELETE", path, { token: session.token });
       merge(answer.client);
@@ -363,67 +426,4 @@ function confirmRevoke(c) {
       error.textContent = errorMessage(err);
     }
   });
-}
-
-async function showHistory(c) {
-  const list = h("ol", { class: "audit-list" }, h("li", { class: "muted", text: t("common.loading") }));
-  modal(t("history.title", { label: c.label }), list);
-  try {
-    const data = await api("GET", `/api/audit?limit=100&user_id=${encodeURIComponent(c.id)}`, { token: session.token });
-    clear(list);
-    if (!data.events.length) list.append(h("li", { class: "muted", text: t("history.empty") }));
-    for (const e of data.events) list.append(auditItem(e));
-  } catch (err) {
-    clear(list).append(h("li", { class: "form-error", text: errorMessage(err) }));
-  }
-}
-
-export function auditItem(e) {
-  const who = [e.actor_name, e.target_name && e.target_name !== e.actor_name ? `→ ${e.target_name}` : null, e.source, e.path];
-  return h(
-    "li",
-    { class: `audit ${e.outcome === "ok" ? "ok" : "failed"}` },
-    h("time", { datetime: e.at, text: formatTime(e.at) }),
-    h("span", { class: "audit-action", text: e.action }),
-    h("span", { class: "audit-outcome", text: e.outcome }),
-    h("span", { class: "muted", text: who.filter(Boolean).join(" · ") }),
-  );
-}
-
-/** Advanced settings → Audit log: the latest events, and the whole log as JSON lines. */
-export function auditView({ onBack }) {
-  const list = h("ol", { class: "audit-list tall" }, h("li", { class: "muted", text: t("common.loading") }));
-  const status = h("p", { class: "form-error", role: "alert" });
-  const exportButton = h("button", { type: "button", class: "secondary", text: t("audit.export") });
-  exportButton.addEventListener("click", async () => {
-    status.textContent = "";
-    try {
-      const blob = await apiBlob("/api/audit.jsonl", session.token);
-      download(blob, `domogate-audit-${new Date().toISOString().slice(0, 10)}.jsonl`);
-    } catch (err) {
-      status.textContent = errorMessage(err);
-    }
-  });
-  api("GET", "/api/audit?limit=200", { token: session.token })
-    .then((data) => {
-      clear(list);
-      if (!data.events.length) list.append(h("li", { class: "muted", text: t("history.empty") }));
-      for (const e of data.events) list.append(auditItem(e));
-    })
-    .catch((err) => {
-      clear(list).append(h("li", { class: "form-error", text: errorMessage(err) }));
-    });
-  return h(
-    "section",
-    { class: "panel", "aria-labelledby": "audit-title" },
-    h(
-      "div",
-      { class: "panel-head" },
-      h("button", { type: "button", class: "ghost", onclick: onBack }, icon("back"), h("span", { text: t("common.back") })),
-      h("h2", { id: "audit-title", text: t("adv.audit") }),
-      exportButton,
-    ),
-    status,
-    h("div", { class: "card" }, list),
-  );
 }

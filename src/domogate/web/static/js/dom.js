@@ -1,5 +1,8 @@
 // Building the page without HTML strings: every piece of text goes in as a text node,
-// so names and labels chosen by people can never become markup or script.
+// so names and labels chosen by people can never become markup or script. Also the shared
+// pieces built from them: icons, modal dialogs, downloads.
+
+import { t } from "./i18n.js";
 
 /**
  * h("button", {class: "primary", onclick: fn, "aria-label": "Close"}, "text", child)
@@ -17,8 +20,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "checked") {
       el.checked = Boolean(value);
       el.defaultChecked = Boolean(value); // form.reset() comes back to it
-    }
-    else if (value === true) el.setAttribute(key, "");
+    } else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
   }
   append(el, children);
@@ -79,4 +81,41 @@ export function icon(name, cls = "icon") {
   if (["sensor", "back", "close"].includes(name)) path.setAttribute("class", "stroke");
   svg.append(path);
   return svg;
+}
+
+/** A modal dialog with a title and a Close button; removed from the page once closed. */
+export function modal(title, ...content) {
+  const titleId = uid("dlg");
+  const dialog = h(
+    "dialog",
+    { class: "sheet", "aria-labelledby": titleId },
+    h(
+      "div",
+      { class: "dialog-head" },
+      h("h2", { id: titleId, text: title }),
+      h(
+        "button",
+        { type: "button", class: "icon-button ghost", "aria-label": t("common.close"), onclick: () => dialog.close() },
+        icon("close"),
+      ),
+    ),
+    ...content,
+  );
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    document.body.classList.remove("printing");
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+/** Save `blob` as `filename` (through a temporary link). */
+export function download(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }

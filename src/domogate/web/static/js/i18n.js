@@ -1,5 +1,9 @@
 // One catalogue per language (static/i18n/LANG.json); static/i18n/index.json lists them.
 // Adding a language: copy en.json to xx.json, translate the values, add "xx" to index.json.
+// The lookups themselves are pure (catalogue.js, format.js); this module loads and remembers.
+
+import { lookup, pickLanguage } from "./catalogue.js";
+import * as format from "./format.js";
 
 const STORAGE_KEY = "domogate.lang";
 let languages = { en: "English" };
@@ -22,13 +26,8 @@ export function currentLanguage() {
 }
 
 function preferred() {
-  const stored = localStorage.getItem(STORAGE_KEY);
-  if (stored && stored in languages) return stored;
-  for (const tag of navigator.languages || [navigator.language || "en"]) {
-    const base = String(tag).toLowerCase().split("-")[0];
-    if (base in languages) return base;
-  }
-  return "en";
+  const tags = navigator.languages || [navigator.language || "en"];
+  return pickLanguage(localStorage.getItem(STORAGE_KEY), tags, languages);
 }
 
 export async function initI18n() {
@@ -51,28 +50,13 @@ export async function setLanguage(lang, remember = true) {
 
 /** The text for `key`, with {placeholders} replaced by `vars` (as text, never markup). */
 export function t(key, vars = {}) {
-  let text = catalogue[key] ?? fallback[key] ?? key;
-  for (const [name, value] of Object.entries(vars)) {
-    text = text.split(`{${name}}`).join(String(value));
-  }
-  return text;
+  return lookup(catalogue, fallback, key, vars);
 }
 
 export function formatTime(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  const now = new Date();
-  const sameDay = date.toDateString() === now.toDateString();
-  const opts = sameDay
-    ? { hour: "2-digit", minute: "2-digit" }
-    : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
-  return new Intl.DateTimeFormat(current, opts).format(date);
+  return format.formatTime(iso, current);
 }
 
 export function formatNumber(value, digits = 1) {
-  return new Intl.NumberFormat(current, {
-    minimumFractionDigits: 0,
-    maximumFractionDigits: digits,
-  }).format(value);
+  return format.formatNumber(value, current, digits);
 }

@@ -31,7 +31,7 @@ async function withStore(mode, action) {
 }
 
 export function secureContextReady() {
-  return Boolean(window.isSecureContext && crypto && crypto.subtle && window.indexedDB);
+  return Boolean(window.isSecureContext && crypto?.subtle && window.indexedDB);
 }
 
 export async function newKeyPair() {
@@ -51,11 +51,7 @@ export async function publicKeyOf(pair) {
 
 /** Raw r||s signature (what WebCrypto gives for ECDSA), base64url. */
 export async function sign(privateKey, text) {
-  const sig = await crypto.subtle.sign(
-    { name: "ECDSA", hash: "SHA-256" },
-    privateKey,
-    new TextEncoder().encode(text),
-  );
+  const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, new TextEncoder().encode(text));
   return base64url(sig);
 }
 

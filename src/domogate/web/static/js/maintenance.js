@@ -3,8 +3,9 @@
 // recent audit events, and to grant or remove the admin flag.
 
 import { api } from "./api.js";
-import { auditItem } from "./clients.js";
+import { auditItem } from "./audit.js";
 import { clear, h, icon } from "./dom.js";
+import { formatFingerprint } from "./format.js";
 import { availableLanguages, currentLanguage, formatTime, initI18n, setLanguage, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
 
@@ -16,19 +17,29 @@ function header() {
   const select = h(
     "select",
     { class: "lang", "aria-label": t("app.language") },
-    Object.entries(availableLanguages()).map(([code, name]) => h("option", { value: code, text: name, selected: code === currentLanguage() })),
+    Object.entries(availableLanguages()).map(([code, name]) =>
+      h("option", { value: code, text: name, selected: code === currentLanguage() }),
+    ),
   );
   select.addEventListener("change", async () => {
     await setLanguage(select.value);
     render();
   });
   const actions = h("div", { class: "top-actions" }, select);
-  if (token) actions.append(h("button", { type: "button", class: "ghost", onclick: lock }, h("span", { text: t("mnt.lock") })));
-  actions.append(h("a", { class: "ghost-link", href: "/" }, icon("back"), h("span", { class: "label", text: t("mnt.back") })));
+  if (token)
+    actions.append(h("button", { type: "button", class: "ghost", onclick: lock }, h("span", { text: t("mnt.lock") })));
+  actions.append(
+    h("a", { class: "ghost-link", href: "/" }, icon("back"), h("span", { class: "label", text: t("mnt.back") })),
+  );
   return h(
     "header",
     { class: "topbar" },
-    h("div", { class: "brand" }, h("img", { src: "/static/icons/icon.svg", alt: "", width: "32", height: "32" }), h("div", {}, h("h1", { text: t("mnt.title") }), h("span", { class: "version", text: "domogate" }))),
+    h(
+      "div",
+      { class: "brand" },
+      h("img", { src: "/static/icons/icon.svg", alt: "", width: "32", height: "32" }),
+      h("div", {}, h("h1", { text: t("mnt.title") }), h("span", { class: "version", text: "domogate" })),
+    ),
     actions,
   );
 }
@@ -93,7 +104,14 @@ async function lock() {
 }
 
 function facts(rows) {
-  return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v === null || v === undefined || v === "" ? t("mnt.none") : String(v) })]));
+  return h(
+    "dl",
+    { class: "facts" },
+    rows.map(([k, v]) => [
+      h("dt", { text: k }),
+      h("dd", { text: v === null || v === undefined || v === "" ? t("mnt.none") : String(v) }),
+    ]),
+  );
 }
 
 function overview() {
@@ -111,7 +129,10 @@ function overview() {
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
-        await api("PUT", `/api/maintenance/users/${encodeURIComponent(u.id)}/admin`, { body: { admin: !u.admin }, token });
+        await api("PUT", `/api/maintenance/users/${encodeURIComponent(u.id)}/admin`, {
+          body: { admin: !u.admin },
+          token,
+        });
         await refresh();
       } catch (err) {
         notice.textContent = errorMessage(err);
@@ -121,7 +142,12 @@ function overview() {
     return h(
       "tr",
       {},
-      h("td", { "data-label": t("mnt.col_user"), class: "label-cell" }, h("span", { class: "name-label", text: u.name }), u.revoked ? h("span", { class: "tag guest", text: t("status.Revoked") }) : null),
+      h(
+        "td",
+        { "data-label": t("mnt.col_user"), class: "label-cell" },
+        h("span", { class: "name-label", text: u.name }),
+        u.revoked ? h("span", { class: "tag guest", text: t("status.Revoked") }) : null,
+      ),
       h("td", { "data-label": t("mnt.col_group"), text: u.group }),
       h("td", { "data-label": t("col.devices"), text: String(u.devices) }),
       h("td", { "data-label": t("mnt.col_admin"), text: yes(u.admin) }),
@@ -135,25 +161,42 @@ function overview() {
     h(
       "div",
       { class: "two-col" },
-      h("section", { "aria-labelledby": "mnt-server" }, h("h2", { id: "mnt-server", text: t("mnt.server") }), facts([
-        [t("mnt.server_id"), s.id],
-        [t("mnt.fingerprint"), s.fingerprint ? s.fingerprint.match(/.{1,2}/g).join(":") : null],
-        [t("mnt.software"), s.software_version],
-        [t("mnt.address"), s.address],
-      ])),
-      h("section", { "aria-labelledby": "mnt-project" }, h("h2", { id: "mnt-project", text: t("mnt.project") }), p ? facts([
-        [t("mnt.name"), p.name],
-        [t("mnt.version"), p.version],
-        [t("mnt.deployed_at"), formatTime(p.deployed_at)],
-        [t("mnt.groups"), p.groups.join(", ")],
-        [t("auth.otp"), yes(p.use_otp_authentication)],
-      ]) : h("p", { class: "muted", text: t("app.no_project") })),
+      h(
+        "section",
+        { "aria-labelledby": "mnt-server" },
+        h("h2", { id: "mnt-server", text: t("mnt.server") }),
+        facts([
+          [t("mnt.server_id"), s.id],
+          [t("mnt.fingerprint"), formatFingerprint(s.fingerprint)],
+          [t("mnt.software"), s.software_version],
+          [t("mnt.address"), s.address],
+        ]),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "mnt-project" },
+        h("h2", { id: "mnt-project", text: t("mnt.project") }),
+        p
+          ? facts([
+              [t("mnt.name"), p.name],
+              [t("mnt.version"), p.version],
+              [t("mnt.deployed_at"), formatTime(p.deployed_at)],
+              [t("mnt.groups"), p.groups.join(", ")],
+              [t("auth.otp"), yes(p.use_otp_authentication)],
+            ])
+          : h("p", { class: "muted", text: t("app.no_project") }),
+      ),
     ),
     h(
       "section",
       { "aria-labelledby": "mnt-users" },
       h("h2", { id: "mnt-users", text: t("mnt.users") }),
-      h("p", {}, h("strong", { text: `${t("mnt.admins")}: ` }), data.admins.length ? data.admins.join(", ") : t("mnt.none")),
+      h(
+        "p",
+        {},
+        h("strong", { text: `${t("mnt.admins")}: ` }),
+        data.admins.length ? data.admins.join(", ") : t("mnt.none"),
+      ),
       notice,
       h(
         "div",
@@ -162,12 +205,27 @@ function overview() {
           "table",
           { class: "clients-table" },
           h("caption", { text: t("mnt.users") }),
-          h("thead", {}, h("tr", {}, [t("mnt.col_user"), t("mnt.col_group"), t("col.devices"), t("mnt.col_admin"), t("col.actions")].map((c) => h("th", { scope: "col", text: c })))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              [t("mnt.col_user"), t("mnt.col_group"), t("col.devices"), t("mnt.col_admin"), t("col.actions")].map((c) =>
+                h("th", { scope: "col", text: c }),
+              ),
+            ),
+          ),
           h("tbody", {}, rows),
         ),
       ),
     ),
-    h("section", { "aria-labelledby": "mnt-audit" }, h("h2", { id: "mnt-audit", text: t("mnt.audit") }), h("div", { class: "card" }, audit)),
+    h(
+      "section",
+      { "aria-labelledby": "mnt-audit" },
+      h("h2", { id: "mnt-audit", text: t("mnt.audit") }),
+      h("div", { class: "card" }, audit),
+    ),
   );
 }
 

@@ -27,9 +27,9 @@ const KNOWN = new Set([
 ]);
 
 export function errorMessage(error) {
-  const code = error && error.code ? error.code : "unknown";
+  const code = error?.code ? error.code : "unknown";
   if (code === "rate_limited") {
-    const seconds = Math.max(1, Math.ceil(Number((error.details || {}).retry_after) || 1));
+    const seconds = Math.max(1, Math.ceil(Number(error.details?.retry_after) || 1));
     const at = new Date(Date.now() + seconds * 1000);
     const time = at.toLocaleTimeString(document.documentElement.lang || undefined, {
       hour: "2-digit",
@@ -42,5 +42,5 @@ export function errorMessage(error) {
     return t("error.invalid_input", { message: error.message || "" });
   }
   if (KNOWN.has(code)) return t(`error.${code}`);
-  return t("error.unknown", { message: (error && error.message) || code });
+  return t("error.unknown", { message: error?.message || code });
 }

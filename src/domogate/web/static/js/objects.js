@@ -3,7 +3,8 @@
 // channel; the state shown is always the one the server sends back.
 
 import { h, icon, uid } from "./dom.js";
-import { formatNumber, t } from "./i18n.js";
+import { formatTarget, formatValue, sceneNumber, stepTarget } from "./format.js";
+import { currentLanguage, t } from "./i18n.js";
 
 const ICON_OF = {
   switch: "bulb",
@@ -14,55 +15,13 @@ const ICON_OF = {
   sensor: "sensor",
 };
 
-const UNITS = {
-  "5.001": "%",
-  "5.004": "%",
-  "6.001": "%",
-  "8.010": "%",
-  "9.001": "°C",
-  "9.002": "K",
-  "9.004": "lx",
-  "9.005": "m/s",
-  "9.006": "Pa",
-  "9.007": "%",
-  "9.008": "ppm",
-  "9.020": "mV",
-  "9.021": "mA",
-  "9.024": "kW",
-  "9.025": "l/h",
-  "9.027": "°F",
-  "12.1200": "l",
-  "13.010": "Wh",
-  "13.013": "kWh",
-  "14.019": "A",
-  "14.027": "V",
-  "14.056": "W",
-  "14.065": "m/s",
-  "14.068": "°C",
-};
-
-export function unitOf(dpt) {
-  return UNITS[dpt] || "";
-}
-
-function formatValue(value, dpt) {
-  if (value === null || value === undefined) return "—";
-  if (typeof value === "boolean") return value ? t("state.on") : t("state.off");
-  if (typeof value === "number") {
-    const unit = unitOf(dpt);
-    return `${formatNumber(value, 2)}${unit ? (unit === "%" ? " %" : ` ${unit}`) : ""}`;
-  }
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
-
 /**
  * A card for one object. `send(objectId, attribute, value)` returns a Promise resolving to
  * the result message. Returns {el, update(state)}.
  */
 export function objectCard(obj, send) {
   const attrs = obj.attributes || {};
-  const can = (name) => Boolean(attrs[name] && attrs[name].writable);
+  const can = (name) => Boolean(attrs[name]?.writable);
   const has = (name) => Boolean(attrs[name]);
   const titleId = uid("obj");
   const status = h("p", { class: "card-error", role: "status" });
@@ -83,7 +42,14 @@ export function objectCard(obj, send) {
   function toggle(attribute) {
     const button = h(
       "button",
-      { type: "button", role: "switch", "aria-checked": "false", class: "switch big", "aria-label": obj.name, disabled: !can(attribute) },
+      {
+        type: "button",
+        role: "switch",
+        "aria-checked": "false",
+        class: "switch big",
+        "aria-label": obj.name,
+        disabled: !can(attribute),
+      },
       h("span", { class: "switch-track", "aria-hidden": "true" }, h("span", { class: "switch-thumb" })),
     );
     button.addEventListener("click", () => {
@@ -101,7 +67,15 @@ export function objectCard(obj, send) {
   function slider(attribute, label, unit = "%") {
     const id = uid("rng");
     const out = h("output", { for: id, class: "slider-value", text: "—" });
-    const input = h("input", { id, type: "range", min: "0", max: "100", step: "1", value: "0", disabled: !can(attribute) });
+    const input = h("input", {
+      id,
+      type: "range",
+      min: "0",
+      max: "100",
+      step: "1",
+      value: "0",
+      disabled: !can(attribute),
+    });
     let dragging = false;
     input.addEventListener("input", () => {
       dragging = true;
@@ -125,7 +99,10 @@ export function objectCard(obj, send) {
   function readout(attribute, label) {
     const value = h("span", { class: "readout-value", text: "—" });
     updaters.push((state) => {
-      value.textContent = formatValue(state[attribute], attrs[attribute].dpt);
+      value.textContent = formatValue(state[attribute], attrs[attribute].dpt, currentLanguage(), {
+        on: t("state.on"),
+        off: t("state.off"),
+      });
     });
     return h("div", { class: "readout" }, label ? h("span", { class: "readout-label", text: label }) : null, value);
   }
@@ -149,17 +126,50 @@ export function objectCard(obj, send) {
       const buttons = h("div", { class: "button-row" });
       if (has("move")) {
         buttons.append(
-          h("button", { type: "button", class: "icon-button", "aria-label": t("obj.up"), title: t("obj.up"), disabled: !can("move"), onclick: (e) => command("move", false, e.currentTarget) }, icon("up")),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "icon-button",
+              "aria-label": t("obj.up"),
+              title: t("obj.up"),
+              disabled: !can("move"),
+              onclick: (e) => command("move", false, e.currentTarget),
+            },
+            icon("up"),
+          ),
         );
       }
       if (has("stop")) {
         buttons.append(
-          h("button", { type: "button", class: "icon-button", "aria-label": t("obj.stop"), title: t("obj.stop"), disabled: !can("stop"), onclick: (e) => command("stop", true, e.currentTarget) }, icon("stop")),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "icon-button",
+              "aria-label": t("obj.stop"),
+              title: t("obj.stop"),
+              disabled: !can("stop"),
+              onclick: (e) => command("stop", true, e.currentTarget),
+            },
+            icon("stop"),
+          ),
         );
       }
       if (has("move")) {
         buttons.append(
-          h("button", { type: "button", class: "icon-button", "aria-label": t("obj.down"), title: t("obj.down"), disabled: !can("move"), onclick: (e) => command("move", true, e.currentTarget) }, icon("down")),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "icon-button",
+              "aria-label": t("obj.down"),
+              title: t("obj.down"),
+              disabled: !can("move"),
+              onclick: (e) => command("move", true, e.currentTarget),
+            },
+            icon("down"),
+          ),
         );
       }
       if (buttons.childElementCount) body.append(buttons);
@@ -173,21 +183,54 @@ export function objectCard(obj, send) {
         const value = h("output", { class: "target-value", text: "—", "aria-live": "polite" });
         let current = null;
         const step = (delta) => {
-          const base = typeof current === "number" ? current : 20;
-          command("target", Math.round((base + delta) * 2) / 2, value);
+          command("target", stepTarget(current, delta), value);
         };
-        const minus = h("button", { type: "button", class: "icon-button", "aria-label": t("obj.target_down"), title: t("obj.target_down"), disabled: !can("target"), onclick: () => step(-0.5) }, icon("minus"));
-        const plus = h("button", { type: "button", class: "icon-button", "aria-label": t("obj.target_up"), title: t("obj.target_up"), disabled: !can("target"), onclick: () => step(0.5) }, icon("plus"));
+        const minus = h(
+          "button",
+          {
+            type: "button",
+            class: "icon-button",
+            "aria-label": t("obj.target_down"),
+            title: t("obj.target_down"),
+            disabled: !can("target"),
+            onclick: () => step(-0.5),
+          },
+          icon("minus"),
+        );
+        const plus = h(
+          "button",
+          {
+            type: "button",
+            class: "icon-button",
+            "aria-label": t("obj.target_up"),
+            title: t("obj.target_up"),
+            disabled: !can("target"),
+            onclick: () => step(0.5),
+          },
+          icon("plus"),
+        );
         updaters.push((state) => {
           current = typeof state.target === "number" ? state.target : null;
-          value.textContent = current === null ? "—" : `${formatNumber(current, 1)} °C`;
+          value.textContent = formatTarget(current, currentLanguage());
         });
-        body.append(h("div", { class: "stepper" }, h("span", { class: "readout-label", text: t("obj.target") }), h("div", { class: "stepper-controls" }, minus, value, plus)));
+        body.append(
+          h(
+            "div",
+            { class: "stepper" },
+            h("span", { class: "readout-label", text: t("obj.target") }),
+            h("div", { class: "stepper-controls" }, minus, value, plus),
+          ),
+        );
       }
       if (has("mode")) {
         const id = uid("mode");
         const modes = ["auto", "comfort", "standby", "economy", "building_protection"];
-        const select = h("select", { id, disabled: !can("mode") }, h("option", { value: "", text: "—", disabled: true }), modes.map((m) => h("option", { value: m, text: t(`mode.${m}`) })));
+        const select = h(
+          "select",
+          { id, disabled: !can("mode") },
+          h("option", { value: "", text: "—", disabled: true }),
+          modes.map((m) => h("option", { value: m, text: t(`mode.${m}`) })),
+        );
         select.addEventListener("change", () => command("mode", select.value, select));
         updaters.push((state) => {
           select.value = modes.includes(state.mode) ? state.mode : "";
@@ -198,21 +241,33 @@ export function objectCard(obj, send) {
     }
     case "scene": {
       const id = uid("scene");
-      const number = h("input", { id, type: "number", min: "1", max: "64", value: "1", class: "scene-number", disabled: !can("scene") });
+      const number = h("input", {
+        id,
+        type: "number",
+        min: "1",
+        max: "64",
+        value: "1",
+        class: "scene-number",
+        disabled: !can("scene"),
+      });
       const run = h("button", { type: "button", class: "secondary", text: t("obj.activate"), disabled: !can("scene") });
       run.addEventListener("click", () => {
-        const n = Math.min(64, Math.max(1, Math.round(Number(number.value) || 1)));
-        command("scene", n, run);
+        command("scene", sceneNumber(number.value), run);
       });
       body.append(h("div", { class: "scene-row" }, h("label", { for: id, text: t("obj.scene_number") }), number, run));
       break;
     }
-    case "sensor":
     default:
       for (const name of Object.keys(attrs)) body.append(readout(name, name === "value" ? "" : name));
   }
 
-  const el = h("article", { class: `card card-${obj.type}`, "aria-labelledby": titleId, "data-object": obj.id }, head, body, status);
+  const el = h(
+    "article",
+    { class: `card card-${obj.type}`, "aria-labelledby": titleId, "data-object": obj.id },
+    head,
+    body,
+    status,
+  );
   return {
     el,
     update(state) {
@@ -222,7 +277,7 @@ export function objectCard(obj, send) {
 }
 
 function commandError(error) {
-  const code = (error && error.code) || "unknown";
+  const code = error?.code || "unknown";
   const known = ["forbidden", "bus_unavailable", "value_invalid", "not_found", "rate_limited", "timeout", "offline"];
-  return known.includes(code) ? t(`cmd.${code}`) : t("cmd.unknown", { message: (error && error.message) || code });
+  return known.includes(code) ? t(`cmd.${code}`) : t("cmd.unknown", { message: error?.message || code });
 }

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import * as keys from "./keys.js";
+import { deviceName, nameKey } from "./names.js";
 
 export const session = {
   info: null,
@@ -21,37 +22,11 @@ export async function fetchInfo() {
 }
 
 export function otpEnabled() {
-  return Boolean(session.info && session.info.auth_methods.includes("otp"));
+  return Boolean(session.info?.auth_methods.includes("otp"));
 }
 
 export function automaticEnabled() {
-  return Boolean(session.info && session.info.auth_methods.includes("device"));
-}
-
-/** A readable name for this browser installation, e.g. "Chrome on Android". */
-export function deviceName() {
-  const ua = navigator.userAgent;
-  const browser = /Edg\//.test(ua)
-    ? "Edge"
-    : /Firefox\//.test(ua)
-      ? "Firefox"
-      : /Chrom(e|ium)\//.test(ua)
-        ? "Chrome"
-        : /Safari\//.test(ua)
-          ? "Safari"
-          : "Browser";
-  const os = /Android/.test(ua)
-    ? "Android"
-    : /iPhone|iPad/.test(ua)
-      ? "iOS"
-      : /Windows/.test(ua)
-        ? "Windows"
-        : /Mac OS X/.test(ua)
-          ? "macOS"
-          : /Linux/.test(ua)
-            ? "Linux"
-            : "";
-  return os ? `${browser} on ${os}` : browser;
+  return Boolean(session.info?.auth_methods.includes("device"));
 }
 
 function adopt(auth) {
@@ -83,7 +58,7 @@ async function signedChallenge(record) {
 /** Sign in with this browser's device key; null when it has none for this server. */
 export async function signInWithDevice() {
   const record = await storedDevice();
-  if (!record || !record.deviceId || !record.privateKey) return null;
+  if (!record?.deviceId || !record.privateKey) return null;
   const proof = await signedChallenge(record);
   // With a session still open, this is a renewal: the server allows it even when the
   // project turns automatic authentication off (only a new start must ask).
@@ -94,30 +69,18 @@ export async function signInWithDevice() {
   return adopt(auth);
 }
 
-/** The server's identity of a user name (core/names.name_key): compatibility forms, case,
- * spaces and invisible characters make no other name. */
-export function nameKey(name) {
-  return (name || "")
-    .normalize("NFKC")
-    .toLowerCase()
-    .normalize("NFKC")
-    .replace(/[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}]/gu, "");
-}
-
 /** Password login or OTP redemption; enrols a new device key for this browser. */
 export async function enrol(kind, fields) {
   // Signing in again with a password keeps this browser's device (the server recognises
   // its key) instead of enrolling one more; an OTP always brings a new device.
   const stored = kind === "password" ? await storedDevice() : undefined;
-  const sameUser =
-    stored && stored.privateKey && stored.publicKey &&
-    nameKey(stored.username) === nameKey(fields.username);
+  const sameUser = stored?.privateKey && stored.publicKey && nameKey(stored.username) === nameKey(fields.username);
   if (sameUser) {
     try {
       return await enrolWith(kind, fields, stored, true);
     } catch (err) {
       // The server never takes a revoked device's key back: sign in from a fresh one.
-      if (!err || err.code !== "revoked") throw err;
+      if (err?.code !== "revoked") throw err;
       await forgetDevice();
     }
   }
@@ -125,7 +88,7 @@ export async function enrol(kind, fields) {
 }
 
 async function enrolWith(kind, fields, pair, known) {
-  const device = { name: deviceName(), public_key: await keys.publicKeyOf(pair) };
+  const device = { name: deviceName(navigator.userAgent), public_key: await keys.publicKeyOf(pair) };
   const body =
     kind === "otp"
       ? { otp: fields.otp, name: fields.name || null, device }
