@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from domogate.cli.output import print_json, reporting_errors, terminal_text
+from domogate.cli.app import App, add_command
+from domogate.cli.output import print_json, terminal_text
 from domogate.client.api import ServerApi, normalise_base_url
 from domogate.client.config import ClientConfig, resolve_config_dir
 from domogate.client.session import (
@@ -508,73 +509,72 @@ def connect(
     as_json: JsonOption = False,
 ) -> None:
     """Connect this CLI to a server (see CONNECT_HELP)."""
-    with reporting_errors(as_json):
-        where: Target = parse_target(target)
-        require_secure_transport(where.base_url, insecure_http)
-        if where.base_url.lower().startswith("http://"):
-            _note(INSECURE_HTTP_WARNING)
-        tty = _stdin_is_tty()
-        password: str | None = None
-        if password_stdin and username is None:
-            raise InvalidInput("--password-stdin goes with --username.")
-        if username is not None:
-            if otp is not None:
-                raise InvalidInput("Use either --otp or --username, not both.")
-            if password_stdin:
-                password = read_password_line(sys.stdin)
-            elif tty:
-                password = typer.prompt("Password", hide_input=True, err=True)
-            else:
-                raise InvalidInput("Give the password on standard input with --password-stdin.")
+    where: Target = parse_target(target)
+    require_secure_transport(where.base_url, insecure_http)
+    if where.base_url.lower().startswith("http://"):
+        _note(INSECURE_HTTP_WARNING)
+    tty = _stdin_is_tty()
+    password: str | None = None
+    if password_stdin and username is None:
+        raise InvalidInput("--password-stdin goes with --username.")
+    if username is not None:
+        if otp is not None:
+            raise InvalidInput("Use either --otp or --username, not both.")
+        if password_stdin:
+            password = read_password_line(sys.stdin)
+        elif tty:
+            password = typer.prompt("Password", hide_input=True, err=True)
         else:
-            if otp is None and where.otp is None and tty:
-                otp = typer.prompt("One-time password", err=True)
-            if (otp or where.otp) and not (name and name.strip()):
-                if tty:
-                    name = typer.prompt("Your name", err=True)
-                else:
-                    raise InvalidInput(
-                        "Signing in with a one-time password needs your name: add --name NAME."
-                    )
-        directory = resolve_config_dir(config)
-        previous: ClientConfig | None
-        try:
-            previous = ClientConfig.load(directory)
-        except DomogateError:
-            previous = None
+            raise InvalidInput("Give the password on standard input with --password-stdin.")
+    else:
+        if otp is None and where.otp is None and tty:
+            otp = typer.prompt("One-time password", err=True)
+        if (otp or where.otp) and not (name and name.strip()):
+            if tty:
+                name = typer.prompt("Your name", err=True)
+            else:
+                raise InvalidInput(
+                    "Signing in with a one-time password needs your name: add --name NAME."
+                )
+    directory = resolve_config_dir(config)
+    previous: ClientConfig | None
+    try:
+        previous = ClientConfig.load(directory)
+    except DomogateError:
+        previous = None
 
-        async def run() -> dict[str, Any]:
-            signed = await enrol(
-                where,
-                directory,
-                otp=otp,
-                name=name,
-                username=username,
-                password=password,
-                device_name=device_name,
-                pin_fingerprint=fingerprint,
-                confirm_fingerprint=_confirm_if_tty(),
-                insecure_http=insecure_http,
-            )
-            async with signed:
-                result = signed.describe()
-            result["config"] = str(directory)
-            return result
-
-        result = asyncio.run(run())
-        if previous is not None:
-            _note(
-                f"Replaced the previous connection to {previous.server.url} "
-                f"(device {previous.device.id}) in {directory}."
-            )
-        if as_json:
-            print_json(result)
-            return
-        server = result["server"]
-        _echo(
-            f"Connected to {safe_text(server.get('name') or server['url'])} as "
-            f"{_display_name(result['user'])} (device {safe_text(result['device'].get('id'))})."
+    async def run() -> dict[str, Any]:
+        signed = await enrol(
+            where,
+            directory,
+            otp=otp,
+            name=name,
+            username=username,
+            password=password,
+            device_name=device_name,
+            pin_fingerprint=fingerprint,
+            confirm_fingerprint=_confirm_if_tty(),
+            insecure_http=insecure_http,
         )
+        async with signed:
+            result = signed.describe()
+        result["config"] = str(directory)
+        return result
+
+    result = asyncio.run(run())
+    if previous is not None:
+        _note(
+            f"Replaced the previous connection to {previous.server.url} "
+            f"(device {previous.device.id}) in {directory}."
+        )
+    if as_json:
+        print_json(result)
+        return
+    server = result["server"]
+    _echo(
+        f"Connected to {safe_text(server.get('name') or server['url'])} as "
+        f"{_display_name(result['user'])} (device {safe_text(result['device'].get('id'))})."
+    )
 
 
 WHOAMI_HELP = "Sign in with this CLI's device key and show the user, device, server and path."
@@ -583,29 +583,28 @@ WHOAMI_EPILOG = _examples("domogate whoami", "domogate whoami --json --config ~/
 
 def whoami(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Sign in with the device key and show who we are."""
-    with reporting_errors(as_json):
 
-        async def action(session: SignedIn) -> dict[str, Any]:
-            return session.describe()
+    async def action(session: SignedIn) -> dict[str, Any]:
+        return session.describe()
 
-        result = _run_signed_in(config, action)
-        if as_json:
-            print_json(result)
-            return
-        user = result["user"]
-        device = result["device"]
-        server = result["server"]
-        role = ", admin" if user.get("admin") else ""
-        _echo(f"User:   {_display_name(user)} (group {safe_text(user.get('group'))}{role})")
-        _echo(f"Device: {_display_name(device)} (id {safe_text(device.get('id'))})")
-        _echo(
-            f"Server: {safe_text(server.get('name') or '')} {safe_text(server['url'])} "
-            f"(id {safe_text(server['server_id'])})".replace("  ", " ")
-        )
-        _echo(f"Path:   {safe_text(result.get('path'))}")
+    result = _run_signed_in(config, action)
+    if as_json:
+        print_json(result)
+        return
+    user = result["user"]
+    device = result["device"]
+    server = result["server"]
+    role = ", admin" if user.get("admin") else ""
+    _echo(f"User:   {_display_name(user)} (group {safe_text(user.get('group'))}{role})")
+    _echo(f"Device: {_display_name(device)} (id {safe_text(device.get('id'))})")
+    _echo(
+        f"Server: {safe_text(server.get('name') or '')} {safe_text(server['url'])} "
+        f"(id {safe_text(server['server_id'])})".replace("  ", " ")
+    )
+    _echo(f"Path:   {safe_text(result.get('path'))}")
 
 
-clients_app = typer.Typer(
+clients_app = App(
     help="Manage who may connect (admins): list, add with an OTP, new OTP, revoke.",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -633,31 +632,30 @@ def _devices_cell(client: Mapping[str, Any]) -> Text:
 )
 def clients_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List users and pending slots."""
-    with reporting_errors(as_json):
 
-        async def action(session: SignedIn) -> dict[str, Any]:
-            return await session.api.list_clients()
+    async def action(session: SignedIn) -> dict[str, Any]:
+        return await session.api.list_clients()
 
-        listing = _run_signed_in(config, action)
-        if as_json:
-            print_json(listing)
-            return
-        table = Table(title="Clients", title_justify="left")
-        for column in ("label", "group", "status", "devices", "last seen", "path"):
-            table.add_column(column[0].upper() + column[1:], overflow="fold")
-        for client in dict_list(listing.get("clients"), "clients"):
-            group = safe_text(client.get("group"))
-            if client.get("admin"):
-                group += " (admin)"
-            table.add_row(
-                Text(safe_text(client.get("label"))),
-                Text(group),
-                Text(safe_text(client.get("status"))),
-                _devices_cell(client),
-                Text(format_time(client.get("last_seen"))),
-                Text(safe_text(client.get("path"))),
-            )
-        _stdout().print(table)
+    listing = _run_signed_in(config, action)
+    if as_json:
+        print_json(listing)
+        return
+    table = Table(title="Clients", title_justify="left")
+    for column in ("label", "group", "status", "devices", "last seen", "path"):
+        table.add_column(column[0].upper() + column[1:], overflow="fold")
+    for client in dict_list(listing.get("clients"), "clients"):
+        group = safe_text(client.get("group"))
+        if client.get("admin"):
+            group += " (admin)"
+        table.add_row(
+            Text(safe_text(client.get("label"))),
+            Text(group),
+            Text(safe_text(client.get("status"))),
+            _devices_cell(client),
+            Text(format_time(client.get("last_seen"))),
+            Text(safe_text(client.get("path"))),
+        )
+    _stdout().print(table)
 
 
 ADD_HELP = _doc(
@@ -702,41 +700,40 @@ def clients_add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a user slot (see ADD_HELP)."""
-    with reporting_errors(as_json):
-        fields: dict[str, Any] = {}
-        if name is not None:
-            fields["name"] = name
-        if group is not None:
-            fields["group"] = group
-        if admin:
-            fields["admin"] = True
-        if valid_for is not None:
-            fields["valid_for_s"] = parse_duration(valid_for)
-        if account_expires is not None:
-            fields["account_expires_at"] = iso_utc(parse_when(account_expires, datetime.now(UTC)))
-        if paths:
-            fields["paths"] = list(dict.fromkeys(p.strip().lower() for p in paths))
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = name
+    if group is not None:
+        fields["group"] = group
+    if admin:
+        fields["admin"] = True
+    if valid_for is not None:
+        fields["valid_for_s"] = parse_duration(valid_for)
+    if account_expires is not None:
+        fields["account_expires_at"] = iso_utc(parse_when(account_expires, datetime.now(UTC)))
+    if paths:
+        fields["paths"] = list(dict.fromkeys(p.strip().lower() for p in paths))
 
-        check_writable(qr_png, qr_svg)
+    check_writable(qr_png, qr_svg)
 
-        async def action(session: SignedIn) -> dict[str, Any]:
-            return await session.api.add_client(**fields)
+    async def action(session: SignedIn) -> dict[str, Any]:
+        return await session.api.add_client(**fields)
 
-        issued = _run_signed_in(config, action)
-        client = issued.get("client")
-        if not isinstance(client, dict):
-            client = {}
-        _print_issued(
-            issued,
-            heading=(
-                "Added a user slot"
-                + (f" for {safe_text(client['name'])}" if client.get("name") else "")
-                + f" in group {safe_text(client.get('group'))}."
-            ),
-            as_json=as_json,
-            qr_png=qr_png,
-            qr_svg=qr_svg,
-        )
+    issued = _run_signed_in(config, action)
+    client = issued.get("client")
+    if not isinstance(client, dict):
+        client = {}
+    _print_issued(
+        issued,
+        heading=(
+            "Added a user slot"
+            + (f" for {safe_text(client['name'])}" if client.get("name") else "")
+            + f" in group {safe_text(client.get('group'))}."
+        ),
+        as_json=as_json,
+        qr_png=qr_png,
+        qr_svg=qr_svg,
+    )
 
 
 @clients_app.command(
@@ -761,22 +758,21 @@ def clients_otp(
     as_json: JsonOption = False,
 ) -> None:
     """Issue a new OTP for an existing user."""
-    with reporting_errors(as_json):
-        valid_for_s = None if valid_for is None else parse_duration(valid_for)
-        check_writable(qr_png, qr_svg)
+    valid_for_s = None if valid_for is None else parse_duration(valid_for)
+    check_writable(qr_png, qr_svg)
 
-        async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:
-            target = await _find_user(session, user)
-            return target, await session.api.issue_otp(str(target["id"]), valid_for_s)
+    async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        target = await _find_user(session, user)
+        return target, await session.api.issue_otp(str(target["id"]), valid_for_s)
 
-        target, issued = _run_signed_in(config, action)
-        _print_issued(
-            issued,
-            heading=f"New one-time password for {_display_name(target)}.",
-            as_json=as_json,
-            qr_png=qr_png,
-            qr_svg=qr_svg,
-        )
+    target, issued = _run_signed_in(config, action)
+    _print_issued(
+        issued,
+        heading=f"New one-time password for {_display_name(target)}.",
+        as_json=as_json,
+        qr_png=qr_png,
+        qr_svg=qr_svg,
+    )
 
 
 @clients_app.command(
@@ -804,32 +800,31 @@ def clients_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a user or one of their devices."""
-    with reporting_errors(as_json):
 
-        async def action(
-            session: SignedIn,
-        ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, dict[str, Any]]:
-            target = await _find_user(session, user)
-            if device is None:
-                return target, None, await session.api.revoke_user(str(target["id"]))
-            dev = resolve_device(target, device)
-            answer = await session.api.revoke_device(str(target["id"]), str(dev["id"]))
-            return target, dev, answer
+    async def action(
+        session: SignedIn,
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, dict[str, Any]]:
+        target = await _find_user(session, user)
+        if device is None:
+            return target, None, await session.api.revoke_user(str(target["id"]))
+        dev = resolve_device(target, device)
+        answer = await session.api.revoke_device(str(target["id"]), str(dev["id"]))
+        return target, dev, answer
 
-        target, dev, answer = _run_signed_in(config, action)
-        if as_json:
-            print_json(answer)
-            return
-        if dev is None and target.get("status") == "Revoked":
-            _echo(f"{_display_name(target)} was already revoked.")
-        elif dev is None:
-            live = [d for d in dict_list(target.get("devices"), "devices") if not d.get("revoked")]
-            _echo(f"Revoked {_display_name(target)} and their {len(live)} device(s).")
-        else:
-            _echo(
-                f"Revoked device {_display_name(dev)} (id {safe_text(dev.get('id'))}) "
-                f"of {_display_name(target)}."
-            )
+    target, dev, answer = _run_signed_in(config, action)
+    if as_json:
+        print_json(answer)
+        return
+    if dev is None and target.get("status") == "Revoked":
+        _echo(f"{_display_name(target)} was already revoked.")
+    elif dev is None:
+        live = [d for d in dict_list(target.get("devices"), "devices") if not d.get("revoked")]
+        _echo(f"Revoked {_display_name(target)} and their {len(live)} device(s).")
+    else:
+        _echo(
+            f"Revoked device {_display_name(dev)} (id {safe_text(dev.get('id'))}) "
+            f"of {_display_name(target)}."
+        )
 
 
 AUDIT_HELP = _doc(
@@ -860,46 +855,45 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Show or export the audit log."""
-    with reporting_errors(as_json):
-        if as_json and limit is None and user is None:
+    if as_json and limit is None and user is None:
 
-            async def export(session: SignedIn) -> list[dict[str, Any]]:
-                return await session.api.audit_events()
+        async def export(session: SignedIn) -> list[dict[str, Any]]:
+            return await session.api.audit_events()
 
-            # Each line re-encoded: no raw control character from the server reaches stdout.
-            for event in _run_signed_in(config, export):
-                sys.stdout.write(json.dumps(event, default=str) + "\n")
-            return
+        # Each line re-encoded: no raw control character from the server reaches stdout.
+        for event in _run_signed_in(config, export):
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+        return
 
-        async def action(session: SignedIn) -> list[dict[str, Any]]:
-            user_id: str | None = None
-            if user is not None:
-                try:
-                    user_id = str((await _find_user(session, user))["id"])
-                except NotFound:
-                    user_id = user.strip()  # a removed user: try it as an id
-            answer = await session.api.audit(limit if limit is not None else 200, user_id)
-            return list(reversed(dict_list(answer.get("events"), "events")))
+    async def action(session: SignedIn) -> list[dict[str, Any]]:
+        user_id: str | None = None
+        if user is not None:
+            try:
+                user_id = str((await _find_user(session, user))["id"])
+            except NotFound:
+                user_id = user.strip()  # a removed user: try it as an id
+        answer = await session.api.audit(limit if limit is not None else 200, user_id)
+        return list(reversed(dict_list(answer.get("events"), "events")))
 
-        events = _run_signed_in(config, action)
-        if as_json:
-            for event in events:
-                sys.stdout.write(json.dumps(event, default=str) + "\n")
-            return
-        table = Table(title="Audit log", title_justify="left")
-        for column in ("At", "Action", "Outcome", "Actor", "Target", "Source", "Path"):
-            table.add_column(column, overflow="fold")
+    events = _run_signed_in(config, action)
+    if as_json:
         for event in events:
-            table.add_row(
-                Text(format_time(event.get("at"))),
-                Text(safe_text(event.get("action"))),
-                Text(safe_text(event.get("outcome"))),
-                Text(safe_text(event.get("actor_name") or event.get("actor_user_id"))),
-                Text(safe_text(event.get("target_name") or event.get("target"))),
-                Text(safe_text(event.get("source"))),
-                Text(safe_text(event.get("path"))),
-            )
-        _stdout().print(table)
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+        return
+    table = Table(title="Audit log", title_justify="left")
+    for column in ("At", "Action", "Outcome", "Actor", "Target", "Source", "Path"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            Text(format_time(event.get("at"))),
+            Text(safe_text(event.get("action"))),
+            Text(safe_text(event.get("outcome"))),
+            Text(safe_text(event.get("actor_name") or event.get("actor_user_id"))),
+            Text(safe_text(event.get("target_name") or event.get("target"))),
+            Text(safe_text(event.get("source"))),
+            Text(safe_text(event.get("path"))),
+        )
+    _stdout().print(table)
 
 
 DEPLOY_HELP = _doc(
@@ -971,73 +965,72 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Deploy a project (see DEPLOY_HELP)."""
-    with reporting_errors(as_json):
-        base = normalise_base_url(server)
-        require_secure_transport(base, insecure_http)
-        if base.lower().startswith("http://"):
-            _note(INSECURE_HTTP_WARNING)
-        if setup_code is not None and password_stdin:
-            raise InvalidInput("Use either --setup-code or --password-stdin, not both.")
-        password: str | None = None
-        if password_stdin:
-            password = read_password_line(sys.stdin)
-        elif setup_code is None:
-            if _stdin_is_tty():
-                password = typer.prompt("Service password", hide_input=True, err=True)
-            else:
-                raise InvalidInput(
-                    "Give the setup code (--setup-code, first deploy) or the service password "
-                    "on standard input (--password-stdin)."
-                )
-        project_name, data = _load_project_data(directory)
+    base = normalise_base_url(server)
+    require_secure_transport(base, insecure_http)
+    if base.lower().startswith("http://"):
+        _note(INSECURE_HTTP_WARNING)
+    if setup_code is not None and password_stdin:
+        raise InvalidInput("Use either --setup-code or --password-stdin, not both.")
+    password: str | None = None
+    if password_stdin:
+        password = read_password_line(sys.stdin)
+    elif setup_code is None:
+        if _stdin_is_tty():
+            password = typer.prompt("Service password", hide_input=True, err=True)
+        else:
+            raise InvalidInput(
+                "Give the setup code (--setup-code, first deploy) or the service password "
+                "on standard input (--password-stdin)."
+            )
+    project_name, data = _load_project_data(directory)
 
-        known_cert: bytes | None = None
-        if fingerprint is None and base.startswith("https://"):
-            try:
-                stored = _load_config(config)
-            except (NotEnrolled, ClientError):
-                stored = None
-            if stored is not None and normalise_base_url(stored.server.url) == base:
-                known_cert = stored.server_cert_pem
+    known_cert: bytes | None = None
+    if fingerprint is None and base.startswith("https://"):
+        try:
+            stored = _load_config(config)
+        except (NotEnrolled, ClientError):
+            stored = None
+        if stored is not None and normalise_base_url(stored.server.url) == base:
+            known_cert = stored.server_cert_pem
 
-        async def run() -> dict[str, Any]:
-            cert_pem = known_cert
-            if cert_pem is None:
-                cert_pem, _ = await pin_server(base, pin=fingerprint, confirm=_confirm_if_tty())
-            async with ServerApi(base, cert_pem=cert_pem) as api:
-                return await api.deploy(data, setup_code=setup_code, password=password)
+    async def run() -> dict[str, Any]:
+        cert_pem = known_cert
+        if cert_pem is None:
+            cert_pem, _ = await pin_server(base, pin=fingerprint, confirm=_confirm_if_tty())
+        async with ServerApi(base, cert_pem=cert_pem) as api:
+            return await api.deploy(data, setup_code=setup_code, password=password)
 
-        result = asyncio.run(run())
-        if as_json:
-            print_json(result)
-            return
-        name = result.get("name") or project_name
-        _echo(f"Deployed {safe_text(name)} as version {safe_text(result.get('version'))} to {base}")
-        for label, key, always in (
-            ("created", "users_created", True),
-            ("updated", "users_updated", True),
-            ("removed", "users_removed", False),
-            ("kept", "users_kept", True),
-        ):
-            line = _users_line(label, result.get(key), always=always)
-            if line:
-                _echo(line)
-        differs = _users_line(
-            "whose admin flag was kept as the server decided (it differs from the project)",
-            result.get("admin_differs"),
-            always=False,
-        )
-        if differs:
-            _echo(differs)
+    result = asyncio.run(run())
+    if as_json:
+        print_json(result)
+        return
+    name = result.get("name") or project_name
+    _echo(f"Deployed {safe_text(name)} as version {safe_text(result.get('version'))} to {base}")
+    for label, key, always in (
+        ("created", "users_created", True),
+        ("updated", "users_updated", True),
+        ("removed", "users_removed", False),
+        ("kept", "users_kept", True),
+    ):
+        line = _users_line(label, result.get(key), always=always)
+        if line:
+            _echo(line)
+    differs = _users_line(
+        "whose admin flag was kept as the server decided (it differs from the project)",
+        result.get("admin_differs"),
+        always=False,
+    )
+    if differs:
+        _echo(differs)
 
 
 def register(app: typer.Typer) -> None:
     """Add the client commands to the root ``domogate`` app."""
-    app.command("connect", help=CONNECT_HELP, epilog=CONNECT_EPILOG)(connect)
-    app.command("whoami", help=WHOAMI_HELP, epilog=WHOAMI_EPILOG)(whoami)
+    add_command(app, "connect", connect, help=CONNECT_HELP, epilog=CONNECT_EPILOG)
+    add_command(app, "whoami", whoami, help=WHOAMI_HELP, epilog=WHOAMI_EPILOG)
     app.add_typer(clients_app, name="clients")
-    app.command("audit", help=AUDIT_HELP, epilog=AUDIT_EPILOG)(audit)
-    app.command("deploy", help=DEPLOY_HELP, epilog=DEPLOY_EPILOG)(deploy)
+    add_command(app, "audit", audit, help=AUDIT_HELP, epilog=AUDIT_EPILOG)
+    add_command(app, "deploy", deploy, help=DEPLOY_HELP, epilog=DEPLOY_EPILOG)
 
 
 __all__ = [

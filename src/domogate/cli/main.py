@@ -9,8 +9,9 @@ import typer
 
 from domogate import __version__
 from domogate.cli import client_cmd, demo_cmd, objects_cmd, project_cmd, server_cmd
+from domogate.cli.app import App
 
-app = typer.Typer(
+app = App(
     name="domogate",
     help=(
         "Home and building automation supervision.\n\n"

@@ -14,8 +14,9 @@ from typing import Any
 
 import typer
 
+from domogate.cli.app import App
 from domogate.cli.env import argon2_parameters_from_env
-from domogate.cli.output import print_json, reporting_errors, terminal_text
+from domogate.cli.output import print_json, terminal_text
 from domogate.core import ets
 from domogate.core.project import Project, project_to_data, validate_project_data
 from domogate.errors import ImportFailed, InvalidInput
@@ -25,7 +26,7 @@ from domogate.storage.ets import PASSWORD_REQUIRED, EtsExport, read_export
 
 MASK = "***"
 
-app = typer.Typer(
+app = App(
     help=(
         "Create, edit and validate a project folder (the configurator).\n\n"
         "A project is a folder holding project.yaml: system options, server addresses, "
@@ -36,8 +37,8 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-group_app = typer.Typer(help="Manage the project's groups.", no_args_is_help=True)
-user_app = typer.Typer(help="Manage the project's initial users.", no_args_is_help=True)
+group_app = App(help="Manage the project's groups.", no_args_is_help=True)
+user_app = App(help="Manage the project's initial users.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
 app.add_typer(user_app, name="user")
 
@@ -163,50 +164,45 @@ def new(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a project folder with a new project.yaml."""
-    with reporting_errors(as_json):
-        password_hash: str | None = None
-        if name is None:
-            if not _stdin_is_tty():
-                raise InvalidInput(
-                    "--name is required when stdin is not a terminal "
-                    "(e.g. domogate project new DIR --name 'Home')"
-                )
-            name = typer.prompt("Project name", err=True)
-            address = typer.prompt("Local address of the server", default=address, err=True)
-            port = typer.prompt("Port", default=port, type=int, err=True)
-            otp = typer.confirm(
-                "Let admins add clients with one-time passwords (OTP)?", default=otp, err=True
+    password_hash: str | None = None
+    if name is None:
+        if not _stdin_is_tty():
+            raise InvalidInput(
+                "--name is required when stdin is not a terminal "
+                "(e.g. domogate project new DIR --name 'Home')"
             )
-            password = typer.prompt(
-                "Service password (empty: set it later with `domogate project password`)",
-                default="",
-                show_default=False,
-                hide_input=True,
-                confirmation_prompt=True,
-                err=True,
-            )
-            if password:
-                password_hash = _passwords().hash(password)
-        data = {
-            "name": name,
-            "server": {"address": address, "port": port},
-            "system": {"use_otp_authentication": otp, "password": password_hash},
-        }
-        path = projectfile.project_file(directory)
-        project = validate_project_data(data, file=str(path))
-        projectfile.write_new_project(directory, project, force=force)
-        if as_json:
-            print_json({"path": str(path), "project": masked_project_data(project)})
+        name = typer.prompt("Project name", err=True)
+        address = typer.prompt("Local address of the server", default=address, err=True)
+        port = typer.prompt("Port", default=port, type=int, err=True)
+        otp = typer.confirm(
+            "Let admins add clients with one-time passwords (OTP)?", default=otp, err=True
+        )
+        password = typer.prompt(
+            "Service password (empty: set it later with `domogate project password`)",
+            default="",
+            show_default=False,
+            hide_input=True,
+            confirmation_prompt=True,
+            err=True,
+        )
+        if password:
+            password_hash = _passwords().hash(password)
+    data = {
+        "name": name,
+        "server": {"address": address, "port": port},
+        "system": {"use_otp_authentication": otp, "password": password_hash},
+    }
+    path = projectfile.project_file(directory)
+    project = validate_project_data(data, file=str(path))
+    projectfile.write_new_project(directory, project, force=force)
+    if as_json:
+        print_json({"path": str(path), "project": masked_project_data(project)})
+    else:
+        typer.echo(f"created {path} (project {project.name!r})")
+        if password_hash is None:
+            typer.echo(f"next: domogate project password {directory}   # set the service password")
         else:
-            typer.echo(f"created {path} (project {project.name!r})")
-            if password_hash is None:
-                typer.echo(
-                    f"next: domogate project password {directory}   # set the service password"
-                )
-            else:
-                typer.echo(
-                    f"next: domogate project user add {directory} NAME --admin --password-stdin"
-                )
+            typer.echo(f"next: domogate project user add {directory} NAME --admin --password-stdin")
 
 
 @app.command(
@@ -230,14 +226,13 @@ def password(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Set the service password (stored as an Argon2id hash in system.password)."""
-    with reporting_errors(as_json):
-        projectfile.load_project(directory)  # fail before asking when the project is broken
-        secret = _read_new_password(stdin, "service password", "--stdin")
-        projectfile.set_service_password(directory, _passwords().hash(secret))
-        if as_json:
-            print_json({"key": "system.password", "value": MASK})
-        else:
-            typer.echo("service password set (stored as an Argon2id hash)")
+    projectfile.load_project(directory)  # fail before asking when the project is broken
+    secret = _read_new_password(stdin, "service password", "--stdin")
+    projectfile.set_service_password(directory, _passwords().hash(secret))
+    if as_json:
+        print_json({"key": "system.password", "value": MASK})
+    else:
+        typer.echo("service password set (stored as an Argon2id hash)")
 
 
 @app.command(
@@ -267,17 +262,16 @@ def set_(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Set one key of the project; the project is validated before it is saved."""
-    with reporting_errors(as_json):
-        project = projectfile.set_key(directory, key, value)
-        stored = projectfile.get_key(project, key)
-        shown = MASK if stored is not None and _is_secret_key(key) else stored
-        if as_json:
-            print_json({"key": key, "value": shown})
-        else:
-            text = "null" if shown is None else shown
-            if isinstance(shown, bool):
-                text = "true" if shown else "false"
-            typer.echo(f"{key} = {text}")
+    project = projectfile.set_key(directory, key, value)
+    stored = projectfile.get_key(project, key)
+    shown = MASK if stored is not None and _is_secret_key(key) else stored
+    if as_json:
+        print_json({"key": key, "value": shown})
+    else:
+        text = "null" if shown is None else shown
+        if isinstance(shown, bool):
+            text = "true" if shown else "false"
+        typer.echo(f"{key} = {text}")
 
 
 @app.command(
@@ -289,53 +283,50 @@ def set_(
 )
 def show(directory: Path = DIR_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """Show the project, with passwords masked."""
-    with reporting_errors(as_json):
-        project = projectfile.load_project(directory)
-        if as_json:
-            print_json(masked_project_data(project))
-            return
-        system, server = project.system, project.server
-        lines = [
-            f"project: {project.name}",
-            f"server: {server.address}:{server.port}"
-            + (f" (external: {server.external_address})" if server.external_address else ""),
-            "system:",
-            f"  service password: {_set(system.password)}",
-            f"  VNC password: {_set(system.vnc_password)}",
-            f"  use OTP authentication: {_yes(system.use_otp_authentication)}",
-            f"  automatic authentication: {_yes(system.automatic_authentication)}",
-            f"  automatic connection: {_yes(system.automatic_connection)}",
-            f"  automatic server update: {_yes(system.automatic_server_update)}",
-            f"  cloud: {'enabled' if system.cloud.enabled else 'disabled'}, "
-            f"password {_set(system.cloud.password)}, "
-            f"connection policy {system.cloud.connection_policy.value}",
-            f"groups ({len(project.groups)}):",
-        ]
-        lines += [
-            f"  {g.name}" + (f": {g.description}" if g.description else "") for g in project.groups
-        ]
-        lines.append(f"users ({len(project.users)}):")
-        lines += [
-            f"  {u.name} (group {u.group}{', admin' if u.admin else ''}"
-            f"{', password set' if u.password else ''})"
-            for u in project.users
-        ]
-        lines.append(f"pages ({len(project.pages)}):")
-        lines += [f"  {p.id}: {p.title}" for p in project.pages]
-        lines.append(f"objects ({len(project.objects)}):")
-        for obj in project.objects:
-            restricted = []
-            if obj.restrictions.visible_to is not None:
-                restricted.append(
-                    "visible to " + (", ".join(obj.restrictions.visible_to) or "nobody")
-                )
-            if obj.restrictions.operable_by is not None:
-                restricted.append(
-                    "operable by " + (", ".join(obj.restrictions.operable_by) or "nobody")
-                )
-            extra = f" [{'; '.join(restricted)}]" if restricted else ""
-            lines.append(f"  {obj.id}: {obj.type.value} {obj.name!r} on page {obj.page}{extra}")
-        typer.echo("\n".join(lines))
+    project = projectfile.load_project(directory)
+    if as_json:
+        print_json(masked_project_data(project))
+        return
+    system, server = project.system, project.server
+    lines = [
+        f"project: {project.name}",
+        f"server: {server.address}:{server.port}"
+        + (f" (external: {server.external_address})" if server.external_address else ""),
+        "system:",
+        f"  service password: {_set(system.password)}",
+        f"  VNC password: {_set(system.vnc_password)}",
+        f"  use OTP authentication: {_yes(system.use_otp_authentication)}",
+        f"  automatic authentication: {_yes(system.automatic_authentication)}",
+        f"  automatic connection: {_yes(system.automatic_connection)}",
+        f"  automatic server update: {_yes(system.automatic_server_update)}",
+        f"  cloud: {'enabled' if system.cloud.enabled else 'disabled'}, "
+        f"password {_set(system.cloud.password)}, "
+        f"connection policy {system.cloud.connection_policy.value}",
+        f"groups ({len(project.groups)}):",
+    ]
+    lines += [
+        f"  {g.name}" + (f": {g.description}" if g.description else "") for g in project.groups
+    ]
+    lines.append(f"users ({len(project.users)}):")
+    lines += [
+        f"  {u.name} (group {u.group}{', admin' if u.admin else ''}"
+        f"{', password set' if u.password else ''})"
+        for u in project.users
+    ]
+    lines.append(f"pages ({len(project.pages)}):")
+    lines += [f"  {p.id}: {p.title}" for p in project.pages]
+    lines.append(f"objects ({len(project.objects)}):")
+    for obj in project.objects:
+        restricted = []
+        if obj.restrictions.visible_to is not None:
+            restricted.append("visible to " + (", ".join(obj.restrictions.visible_to) or "nobody"))
+        if obj.restrictions.operable_by is not None:
+            restricted.append(
+                "operable by " + (", ".join(obj.restrictions.operable_by) or "nobody")
+            )
+        extra = f" [{'; '.join(restricted)}]" if restricted else ""
+        lines.append(f"  {obj.id}: {obj.type.value} {obj.name!r} on page {obj.page}{extra}")
+    typer.echo("\n".join(lines))
 
 
 @app.command(
@@ -348,16 +339,15 @@ def show(directory: Path = DIR_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
 )
 def validate(directory: Path = DIR_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """Check the project; print every problem with file:line: key path: message."""
-    with reporting_errors(as_json):
-        project = projectfile.load_project(directory)
-        counts = _counts(project)
-        if as_json:
-            print_json({"ok": True, "name": project.name, **counts})
-        else:
-            summary = ", ".join(
-                _count(counts[kind], kind[:-1]) for kind in ("groups", "users", "pages", "objects")
-            )
-            typer.echo(f"ok: {project.name} is valid ({summary})")
+    project = projectfile.load_project(directory)
+    counts = _counts(project)
+    if as_json:
+        print_json({"ok": True, "name": project.name, **counts})
+    else:
+        summary = ", ".join(
+            _count(counts[kind], kind[:-1]) for kind in ("groups", "users", "pages", "objects")
+        )
+        typer.echo(f"ok: {project.name} is valid ({summary})")
 
 
 @group_app.command(
@@ -376,12 +366,11 @@ def group_add(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add a group."""
-    with reporting_errors(as_json):
-        projectfile.add_group(directory, name, description)
-        if as_json:
-            print_json({"group": {"name": name, "description": description}})
-        else:
-            typer.echo(f"added group {name}")
+    projectfile.add_group(directory, name, description)
+    if as_json:
+        print_json({"group": {"name": name, "description": description}})
+    else:
+        typer.echo(f"added group {name}")
 
 
 @group_app.command(
@@ -420,12 +409,11 @@ def user_remove(
 
 def _remove(directory: Path, list_key: str, name: str, as_json: bool) -> None:
     kind = list_key[:-1]
-    with reporting_errors(as_json):
-        projectfile.remove_item(directory, list_key, name)
-        if as_json:
-            print_json({"removed": {kind: name}})
-        else:
-            typer.echo(f"removed {kind} {name}")
+    projectfile.remove_item(directory, list_key, name)
+    if as_json:
+        print_json({"removed": {kind: name}})
+    else:
+        typer.echo(f"removed {kind} {name}")
 
 
 @user_app.command(
@@ -452,31 +440,26 @@ def user_add(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add an initial user (optionally with a password, stored as an Argon2id hash)."""
-    with reporting_errors(as_json):
-        projectfile.load_project(directory)
-        password_hash = None
-        if password_stdin:
-            password_hash = _passwords().hash(
-                _read_new_password(True, "password", "--password-stdin")
-            )
-        project = projectfile.add_user(directory, name, group, admin, password_hash)
-        user = project.user(name)
-        assert user is not None
-        if as_json:
-            print_json(
-                {
-                    "user": {
-                        "name": user.name,
-                        "group": user.group,
-                        "admin": user.admin,
-                        "password": MASK if user.password else None,
-                    }
+    projectfile.load_project(directory)
+    password_hash = None
+    if password_stdin:
+        password_hash = _passwords().hash(_read_new_password(True, "password", "--password-stdin"))
+    project = projectfile.add_user(directory, name, group, admin, password_hash)
+    user = project.user(name)
+    assert user is not None
+    if as_json:
+        print_json(
+            {
+                "user": {
+                    "name": user.name,
+                    "group": user.group,
+                    "admin": user.admin,
+                    "password": MASK if user.password else None,
                 }
-            )
-        else:
-            typer.echo(
-                f"added user {user.name} (group {user.group}{', admin' if user.admin else ''})"
-            )
+            }
+        )
+    else:
+        typer.echo(f"added user {user.name} (group {user.group}{', admin' if user.admin else ''})")
 
 
 @user_app.command(
@@ -498,17 +481,16 @@ def user_password(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Set an initial user's password (stored as an Argon2id hash)."""
-    with reporting_errors(as_json):
-        project = projectfile.load_project(directory)
-        if project.user(name) is None:
-            known = ", ".join(u.name for u in project.users) or "(none)"
-            raise InvalidInput(f"unknown user {name!r}; known users: {known}")
-        secret = _read_new_password(stdin, "password", "--stdin")
-        projectfile.set_user_password(directory, name, _passwords().hash(secret))
-        if as_json:
-            print_json({"user": name, "password": MASK})
-        else:
-            typer.echo(f"password of {name} set (stored as an Argon2id hash)")
+    project = projectfile.load_project(directory)
+    if project.user(name) is None:
+        known = ", ".join(u.name for u in project.users) or "(none)"
+        raise InvalidInput(f"unknown user {name!r}; known users: {known}")
+    secret = _read_new_password(stdin, "password", "--stdin")
+    projectfile.set_user_password(directory, name, _passwords().hash(secret))
+    if as_json:
+        print_json({"user": name, "password": MASK})
+    else:
+        typer.echo(f"password of {name} set (stored as an Argon2id hash)")
 
 
 # --- ETS import ----------------------------------------------------------------------
@@ -699,30 +681,29 @@ def import_ets(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create objects and pages from an ETS project export (.knxproj)."""
-    with reporting_errors(as_json):
-        password: str | None = None
-        if password_stdin:
-            password = _read_stdin_password()
-            if not password:
-                raise InvalidInput("--password-stdin: stdin's first line (the password) is empty")
-        ask = not password_stdin and _stdin_is_tty() and not as_json
-        with _stages(_IMPORT_STAGES) as stage:
-            stage(f"reading {terminal_text(projectfile.project_file(directory))}")
-            target = projectfile.begin_import(directory)  # a broken project fails first
-            export = _read_ets(file, password, language, stage, ask)
-            if export is None:
-                with stage.paused():
-                    password = typer.prompt(f"Password of {file.name}", hide_input=True, err=True)
-                export = read_export(file, password=password, language=language)
-            assert export is not None
-            ga_count = len(export.data.get("group_addresses") or {})
-            fn_count = len(export.data.get("functions") or {})
-            stage(f"mapping {ga_count} group addresses and {fn_count} functions")
-            plan = ets.import_plan(target.project, export.data)
-            stage("validating and writing project.yaml")
-            _, written = projectfile.finish_import(target, plan)
-        report = _import_report(directory, export, plan, written)
-        if as_json:
-            print_json(report)
-        else:
-            _print_import(report, verbose)
+    password: str | None = None
+    if password_stdin:
+        password = _read_stdin_password()
+        if not password:
+            raise InvalidInput("--password-stdin: stdin's first line (the password) is empty")
+    ask = not password_stdin and _stdin_is_tty() and not as_json
+    with _stages(_IMPORT_STAGES) as stage:
+        stage(f"reading {terminal_text(projectfile.project_file(directory))}")
+        target = projectfile.begin_import(directory)  # a broken project fails first
+        export = _read_ets(file, password, language, stage, ask)
+        if export is None:
+            with stage.paused():
+                password = typer.prompt(f"Password of {file.name}", hide_input=True, err=True)
+            export = read_export(file, password=password, language=language)
+        assert export is not None
+        ga_count = len(export.data.get("group_addresses") or {})
+        fn_count = len(export.data.get("functions") or {})
+        stage(f"mapping {ga_count} group addresses and {fn_count} functions")
+        plan = ets.import_plan(target.project, export.data)
+        stage("validating and writing project.yaml")
+        _, written = projectfile.finish_import(target, plan)
+    report = _import_report(directory, export, plan, written)
+    if as_json:
+        print_json(report)
+    else:
+        _print_import(report, verbose)
