@@ -20,9 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from domogate.cli.app import add_command
-from domogate.cli.client_cmd import (
-    ConfigOption,
-    JsonOption,
+from domogate.cli.output import print_json
+from domogate.cli.params import ConfigOption, JsonOption
+from domogate.cli.plumbing import (
     _doc,
     _echo,
     _examples,
@@ -32,7 +32,6 @@ from domogate.cli.client_cmd import (
     dict_list,
     safe_text,
 )
-from domogate.cli.output import print_json
 from domogate.client.session import SignedIn, sign_in
 from domogate.errors import DomogateError, InvalidInput, NotFound
 
