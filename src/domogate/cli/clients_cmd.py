@@ -21,8 +21,8 @@ from domogate.cli.params import (
     QrSvgOption,
     ValidForOption,
     iso_utc,
-    parse_duration,
     parse_when,
+    when_param,
 )
 from domogate.cli.plumbing import (
     _display_name,
@@ -165,6 +165,7 @@ def clients_add(
         str | None,
         typer.Option(
             "--account-expires",
+            parser=when_param,
             metavar="WHEN",
             help="Guest access until WHEN: an ISO date/date-time (UTC if no zone; a date "
             "means 00:00 UTC) or a duration from now (7d).",
@@ -188,7 +189,7 @@ def clients_add(
     if admin:
         fields["admin"] = True
     if valid_for is not None:
-        fields["valid_for_s"] = parse_duration(valid_for)
+        fields["valid_for_s"] = valid_for
     if account_expires is not None:
         fields["account_expires_at"] = iso_utc(parse_when(account_expires, datetime.now(UTC)))
     if paths:
@@ -238,7 +239,7 @@ def clients_otp(
     as_json: JsonOption = False,
 ) -> None:
     """Issue a new OTP for an existing user."""
-    valid_for_s = None if valid_for is None else parse_duration(valid_for)
+    valid_for_s = valid_for
     check_writable(qr_png, qr_svg)
 
     async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:

@@ -68,6 +68,34 @@ def read_password_line(stream: IO[str]) -> str:
     return password
 
 
+# --- click parameter types: a malformed value is a usage error (exit 2) ----------------
+
+
+def duration_param(text: str) -> int:
+    """The parser of a duration option (``--valid-for 2h``): seconds, or a usage error."""
+    try:
+        return parse_duration(text)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
+def when_param(text: str) -> str:
+    """The parser of a date option (``--account-expires``): an ISO date or date-time, or a
+    duration from now; a usage error otherwise. Whether it lies in the future is for the
+    command to say (``parse_when``), against the time at which it runs."""
+    try:
+        parse_duration(text)
+    except InvalidInput:
+        try:
+            datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"Not a date, date-time or duration: {text!r}. Use e.g. 2026-12-31, "
+                "2026-12-31T18:00, 2026-12-31T18:00+01:00 or a duration like 7d."
+            ) from None
+    return text
+
+
 # --- shared options ---
 
 ConfigOption = Annotated[
@@ -99,9 +127,10 @@ QrSvgOption = Annotated[
     typer.Option("--qr-svg", metavar="FILE", help="Also write the QR code as an SVG file."),
 ]
 ValidForOption = Annotated[
-    str | None,
+    int | None,
     typer.Option(
         "--valid-for",
+        parser=duration_param,
         metavar="DURATION",
         show_default=False,
         help="How long the OTP stays valid: 90s, 30m, 2h, 1d, 1h30m (server default: 2h).",
