@@ -1,23 +1,67 @@
-"""The one exception tree of domogate.
+"""The one exception tree of domogate, and its registry.
 
-Every error carries a stable machine ``code`` (part of the HTTP, WebSocket and CLI
-contracts) and a human message. Adapters map codes to transport details (HTTP status,
-WebSocket close code, exit status) in one place each; nothing else inspects messages.
+Every error class carries what its transports need, as class attributes:
+
+- ``code``: the stable machine code (part of the HTTP, WebSocket and CLI contracts;
+  ``docs/api.md`` lists the ones clients see),
+- ``http_status``: the HTTP status of a REST answer (``None``: never sent over HTTP),
+- ``ws_close``: the close code when the live channel ends on this error,
+- ``exit_code``: the ``domogate`` command's exit status,
+- ``sent_by_server``: whether a server sends it to clients (else only the Python client,
+  the CLI or a local command raise it).
+
+A class that declares its own ``code`` registers itself (``ERRORS_BY_CODE``); two classes
+never share a code. An abstract base (``abstract=True``) groups errors and registers
+nothing. Subclasses inherit every attribute they do not set. Adapters read these
+attributes (``web/errors.py``, ``cli/app.py``); nothing inspects messages.
 Messages never reveal which part of a credential was wrong.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[DomogateError]] = {}
+
+ERRORS_BY_CODE: Mapping[str, type[DomogateError]] = MappingProxyType(_REGISTRY)
+"""Every registered error class by its code (read only; classes add themselves)."""
+
+
+def _register(cls: type[DomogateError]) -> None:
+    other = _REGISTRY.get(cls.code)
+    if other is not None and other is not cls:
+        raise TypeError(
+            f"Error code {cls.code!r} of {cls.__qualname__} is already "
+            f"{other.__module__}.{other.__qualname__}'s."
+        )
+    _REGISTRY[cls.code] = cls
 
 
 class DomogateError(Exception):
-    """Base of every error domogate raises on purpose."""
+    """Base of every error domogate raises on purpose (``internal_error`` when raised as is)."""
 
     code: ClassVar[str] = "internal_error"
     default_message: ClassVar[str] = "Internal error."
+    http_status: ClassVar[int | None] = 500
+    ws_close: ClassVar[int] = 4401
+    exit_code: ClassVar[int] = 1
+    sent_by_server: ClassVar[bool] = True
+    abstract: ClassVar[bool] = False
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.abstract = abstract
+        if abstract:
+            if "code" in cls.__dict__:
+                raise TypeError(f"The abstract {cls.__qualname__} cannot have a code.")
+        elif "code" in cls.__dict__:
+            _register(cls)
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
+        if type(self).abstract:
+            raise TypeError(f"{type(self).__qualname__} is abstract; raise one of its subclasses.")
         self.message = message or self.default_message
         self.details: dict[str, Any] = details
         super().__init__(self.message)
@@ -29,12 +73,17 @@ class DomogateError(Exception):
         return body
 
 
+_register(DomogateError)
+
+
 # --- input and configuration -------------------------------------------------------
 
 
 class InvalidInput(DomogateError):
     code = "invalid_input"
     default_message = "The request is not valid."
+    http_status = 422
+    ws_close = 4400
 
 
 class ProjectInvalid(DomogateError):
@@ -42,31 +91,37 @@ class ProjectInvalid(DomogateError):
 
     code = "project_invalid"
     default_message = "The project is not valid."
+    http_status = 422
 
 
 class ConfigKeyInvalid(DomogateError):
     code = "key_invalid"
     default_message = "Unknown or malformed configuration key."
+    http_status = 422
 
 
 class PayloadTooLarge(DomogateError):
     code = "payload_too_large"
     default_message = "The request body is too large."
+    http_status = 413
 
 
 class AddressInUse(DomogateError):
     code = "address_in_use"
     default_message = "The address and port are already in use."
+    sent_by_server = False  # the local `domogate server` cannot bind
 
 
 class NotFound(DomogateError):
     code = "not_found"
     default_message = "Not found."
+    http_status = 404
 
 
 class Conflict(DomogateError):
     code = "conflict"
     default_message = "The request conflicts with the current state."
+    http_status = 409
 
 
 class ValueInvalid(DomogateError):
@@ -74,6 +129,7 @@ class ValueInvalid(DomogateError):
 
     code = "value_invalid"
     default_message = "The value does not fit this object."
+    http_status = 422
 
 
 class ImportFailed(DomogateError):
@@ -81,6 +137,8 @@ class ImportFailed(DomogateError):
 
     code = "import_failed"
     default_message = "The ETS project could not be read."
+    http_status = 422
+    sent_by_server = False  # `domogate project import-ets` reads the file locally
 
 
 # --- the bus -------------------------------------------------------------------------
@@ -91,16 +149,17 @@ class BusUnavailable(DomogateError):
 
     code = "bus_unavailable"
     default_message = "The bus is not connected; try again when it is back."
+    http_status = 503
 
 
 # --- authentication ----------------------------------------------------------------
 
 
-class AuthError(DomogateError):
-    """Base of the errors that refuse access."""
+class AuthError(DomogateError, abstract=True):
+    """Base of the errors that refuse access (abstract: it has no code of its own)."""
 
-    code = "unauthenticated"
     default_message = "Authentication required."
+    http_status: ClassVar[int | None] = 401
 
 
 class Unauthenticated(AuthError):
@@ -133,11 +192,13 @@ class OtpUsed(AuthError):
 class OtpDisabled(AuthError):
     code = "otp_disabled"
     default_message = "One-time password authentication is disabled in this project."
+    http_status = 403
 
 
 class AutomaticAuthenticationDisabled(AuthError):
     code = "automatic_authentication_disabled"
     default_message = "Automatic authentication is disabled in this project; sign in again."
+    http_status = 403
 
 
 class SignatureInvalid(AuthError):
@@ -153,11 +214,15 @@ class ChallengeInvalid(AuthError):
 class Revoked(AuthError):
     code = "revoked"
     default_message = "Access for this device has been revoked by an administrator."
+    http_status = 403
+    ws_close = 4403
 
 
 class AccountExpired(AuthError):
     code = "account_expired"
     default_message = "This account has expired. Ask the administrator."
+    http_status = 403
+    ws_close = 4403
 
 
 class SetupCodeInvalid(AuthError):
@@ -168,16 +233,29 @@ class SetupCodeInvalid(AuthError):
 class PathNotAllowed(AuthError):
     code = "path_not_allowed"
     default_message = "This account may not connect through this path."
+    http_status = 403
+
+
+class AuthTimeout(AuthError):
+    """The live channel's first message (``{"type": "auth"}``) did not come in time."""
+
+    code = "auth_timeout"
+    default_message = 'Send {"type": "auth"} first.'
+    http_status = None  # the live channel only
+    ws_close = 4408
 
 
 class Forbidden(DomogateError):
     code = "forbidden"
     default_message = "You are not allowed to do this."
+    http_status = 403
+    ws_close = 4403
 
 
 class RateLimited(DomogateError):
     code = "rate_limited"
     default_message = "Too many attempts; try again later."
+    http_status = 429
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
         self.retry_after = max(1, int(retry_after + 0.999))
@@ -185,6 +263,33 @@ class RateLimited(DomogateError):
             message or f"Too many attempts; try again in {self.retry_after} s.",
             retry_after=self.retry_after,
         )
+
+
+class MethodNotAllowed(DomogateError):
+    code = "method_not_allowed"
+    default_message = "Method not allowed on this route."
+    http_status = 405
+
+
+# --- connections ---------------------------------------------------------------------
+
+
+class TooSlow(DomogateError):
+    """A live client does not read its updates: its send queue is full."""
+
+    code = "too_slow"
+    default_message = "Too slow to receive updates."
+    http_status = None  # the live channel only
+    ws_close = 4429
+
+
+class TooManyConnections(DomogateError):
+    """A connection cap (total, per address, per device, unauthenticated) is reached."""
+
+    code = "too_many_connections"
+    default_message = "Too many connections; close some or try again later."
+    http_status = 503
+    ws_close = 1013  # RFC 6455 "Try Again Later"
 
 
 # --- client side -------------------------------------------------------------------
@@ -195,6 +300,7 @@ class ClientError(DomogateError):
 
     code = "client_error"
     default_message = "Client error."
+    sent_by_server = False
 
 
 class ServerUnreachable(ClientError):
@@ -214,41 +320,6 @@ class NotEnrolled(ClientError):
     default_message = "This client is not connected to a server yet; run `domogate connect`."
 
 
-ALL_ERRORS: tuple[type[DomogateError], ...] = (
-    DomogateError,
-    InvalidInput,
-    ProjectInvalid,
-    ConfigKeyInvalid,
-    PayloadTooLarge,
-    AddressInUse,
-    NotFound,
-    Conflict,
-    ValueInvalid,
-    ImportFailed,
-    BusUnavailable,
-    Unauthenticated,
-    InvalidCredentials,
-    OtpInvalid,
-    OtpExpired,
-    OtpUsed,
-    OtpDisabled,
-    AutomaticAuthenticationDisabled,
-    SignatureInvalid,
-    ChallengeInvalid,
-    Revoked,
-    AccountExpired,
-    SetupCodeInvalid,
-    PathNotAllowed,
-    Forbidden,
-    RateLimited,
-    ServerUnreachable,
-    CertificateMismatch,
-    NotEnrolled,
-)
-
-ERRORS_BY_CODE: dict[str, type[DomogateError]] = {cls.code: cls for cls in ALL_ERRORS}
-
-
 def error_from_dict(body: dict[str, Any]) -> DomogateError:
     """Rebuild an error received from a server (``{"code", "message", "details"}``)."""
     code = str(body.get("code", "internal_error"))
@@ -262,14 +333,3 @@ def error_from_dict(body: dict[str, Any]) -> DomogateError:
         err.code = code  # type: ignore[misc]
         return err
     return cls(message or None, **details)
-
-
-class TooManyConnections(DomogateError):
-    """A connection cap (total, per address, per device, unauthenticated) is reached."""
-
-    code = "too_many_connections"
-    default_message = "Too many connections; close some or try again later."
-
-
-ALL_ERRORS += (TooManyConnections,)
-ERRORS_BY_CODE[TooManyConnections.code] = TooManyConnections

@@ -17,7 +17,7 @@ from typing import Any
 import segno
 import typer
 
-from domogate.cli.output import reporting_errors
+from domogate.cli.app import ReportingCommand
 
 DEMO_ADMIN = "admin"
 
@@ -148,7 +148,7 @@ def _object(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
+    @app.command("demo", cls=ReportingCommand)
     def demo(
         port: int = typer.Option(7550, "--port", min=1, max=65535, help="TCP port."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -184,8 +184,7 @@ def register(app: typer.Typer) -> None:
 
         previous = signal.signal(signal.SIGTERM, _terminate)  # clean up on SIGTERM too
         try:
-            with reporting_errors(False):
-                asyncio.run(_run_demo(settings))
+            asyncio.run(_run_demo(settings))
         except KeyboardInterrupt:
             pass
         finally:

@@ -8,9 +8,18 @@ from __future__ import annotations
 import typer
 
 from domogate import __version__
-from domogate.cli import client_cmd, demo_cmd, objects_cmd, project_cmd, server_cmd
+from domogate.cli import (
+    client_cmd,
+    demo_cmd,
+    objects_cmd,
+    project_cmd,
+    project_ets_cmd,
+    project_members_cmd,
+    server_cmd,
+)
+from domogate.cli.app import App
 
-app = typer.Typer(
+app = App(
     name="domogate",
     help=(
         "Home and building automation supervision.\n\n"
@@ -41,6 +50,8 @@ def root(
     """domogate command line."""
 
 
+project_ets_cmd.register(project_cmd.app)
+project_members_cmd.register(project_cmd.app)
 app.add_typer(project_cmd.app, name="project")
 app.add_typer(server_cmd.app, name="server")
 client_cmd.register(app)

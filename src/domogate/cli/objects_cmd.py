@@ -19,9 +19,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from domogate.cli.client_cmd import (
-    ConfigOption,
-    JsonOption,
+from domogate.cli.app import add_command
+from domogate.cli.output import print_json
+from domogate.cli.params import ConfigOption, JsonOption
+from domogate.cli.plumbing import (
     _doc,
     _echo,
     _examples,
@@ -31,7 +32,6 @@ from domogate.cli.client_cmd import (
     dict_list,
     safe_text,
 )
-from domogate.cli.output import print_json, reporting_errors
 from domogate.client.session import SignedIn, sign_in
 from domogate.errors import DomogateError, InvalidInput, NotFound
 
@@ -138,37 +138,36 @@ def state(
     as_json: JsonOption = False,
 ) -> None:
     """Show object states."""
-    with reporting_errors(as_json):
-        objects, states = _run_signed_in(config, _objects_and_states)
-        if obj is not None:
-            objects = [dict(find_object(objects, obj))]
-        rows: list[dict[str, Any]] = [
-            {
-                "id": o.get("id"),
-                "name": o.get("name"),
-                "type": o.get("type"),
-                "page": o.get("page"),
-                "operable": bool(o.get("operable")),
-                "state": states.get(str(o.get("id"))),
-            }
-            for o in objects
-        ]
-        if as_json:
-            print_json(rows[0] if obj is not None else {"objects": rows})
-            return
-        table = Table(title="Objects", title_justify="left")
-        for column in ("Object", "Id", "Type", "Page", "State"):
-            table.add_column(column, overflow="fold")
-        for o, row in zip(objects, rows, strict=True):
-            kind = safe_text(row["type"]) + ("" if row["operable"] else " (read only)")
-            table.add_row(
-                Text(safe_text(row["name"])),
-                Text(safe_text(row["id"])),
-                Text(kind),
-                Text(safe_text(row["page"])),
-                Text(format_state(o, row["state"])),
-            )
-        _stdout().print(table)
+    objects, states = _run_signed_in(config, _objects_and_states)
+    if obj is not None:
+        objects = [dict(find_object(objects, obj))]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": o.get("id"),
+            "name": o.get("name"),
+            "type": o.get("type"),
+            "page": o.get("page"),
+            "operable": bool(o.get("operable")),
+            "state": states.get(str(o.get("id"))),
+        }
+        for o in objects
+    ]
+    if as_json:
+        print_json(rows[0] if obj is not None else {"objects": rows})
+        return
+    table = Table(title="Objects", title_justify="left")
+    for column in ("Object", "Id", "Type", "Page", "State"):
+        table.add_column(column, overflow="fold")
+    for o, row in zip(objects, rows, strict=True):
+        kind = safe_text(row["type"]) + ("" if row["operable"] else " (read only)")
+        table.add_row(
+            Text(safe_text(row["name"])),
+            Text(safe_text(row["id"])),
+            Text(kind),
+            Text(safe_text(row["page"])),
+            Text(format_state(o, row["state"])),
+        )
+    _stdout().print(table)
 
 
 SET_HELP = _doc(
@@ -199,27 +198,26 @@ def set_value(
     as_json: JsonOption = False,
 ) -> None:
     """Operate an object."""
-    with reporting_errors(as_json):
 
-        async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:
-            project = await session.api.project()
-            found = find_object(dict_list(project.get("objects"), "objects"), obj)
-            name, parsed = parse_value(found, value, attribute)
-            result = await session.api.command(str(found.get("id")), name, parsed)
-            return found, result
+    async def action(session: SignedIn) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        project = await session.api.project()
+        found = find_object(dict_list(project.get("objects"), "objects"), obj)
+        name, parsed = parse_value(found, value, attribute)
+        result = await session.api.command(str(found.get("id")), name, parsed)
+        return found, result
 
-        found, result = _run_signed_in(config, action)
-        if as_json:
-            print_json(result)
-            return
-        state_value = result.get("state")
-        attribute = str(result.get("attribute"))
-        _echo(
-            f"{safe_text(found.get('name'))}: {safe_text(attribute)} = "
-            f"{format_attribute(found, attribute, result.get('value'))}"
-        )
-        if isinstance(state_value, dict):
-            _echo(f"State: {format_state(found, state_value)}")
+    found, result = _run_signed_in(config, action)
+    if as_json:
+        print_json(result)
+        return
+    state_value = result.get("state")
+    attribute = str(result.get("attribute"))
+    _echo(
+        f"{safe_text(found.get('name'))}: {safe_text(attribute)} = "
+        f"{format_attribute(found, attribute, result.get('value'))}"
+    )
+    if isinstance(state_value, dict):
+        _echo(f"State: {format_state(found, state_value)}")
 
 
 WATCH_HELP = _doc(
@@ -247,55 +245,54 @@ def watch(
     as_json: JsonOption = False,
 ) -> None:
     """Stream state changes."""
-    with reporting_errors(as_json):
 
-        async def action(session: SignedIn) -> None:
-            project = await session.api.project()
-            objects = dict_list(project.get("objects"), "objects")
-            by_id = {str(o.get("id")): o for o in objects}
-            wanted = (
-                {str(find_object(objects, q).get("id")) for q in objects_filter}
-                if objects_filter
-                else None
-            )
-            seen = 0
-            async with session.live() as live:
-                expires = _expiry(live.hello)
-                if not as_json:
-                    _note("Watching; Ctrl-C to stop.")
-                while count is None or seen < count:
-                    try:
-                        message = await live.recv(wait_s=_until_renewal(expires))
-                    except TimeoutError:
-                        expires = await _renew(session, live)
+    async def action(session: SignedIn) -> None:
+        project = await session.api.project()
+        objects = dict_list(project.get("objects"), "objects")
+        by_id = {str(o.get("id")): o for o in objects}
+        wanted = (
+            {str(find_object(objects, q).get("id")) for q in objects_filter}
+            if objects_filter
+            else None
+        )
+        seen = 0
+        async with session.live() as live:
+            expires = _expiry(live.hello)
+            if not as_json:
+                _note("Watching; Ctrl-C to stop.")
+            while count is None or seen < count:
+                try:
+                    message = await live.recv(wait_s=_until_renewal(expires))
+                except TimeoutError:
+                    expires = await _renew(session, live)
+                    continue
+                except Exception as exc:
+                    if live.close_code is not None:
+                        raise live._closed_error() from exc
+                    raise
+                kind = message.get("type")
+                if kind == "hello":
+                    expires = _expiry(message)
+                elif kind == "state":
+                    object_id = str(message.get("object"))
+                    if wanted is not None and object_id not in wanted:
                         continue
-                    except Exception as exc:
-                        if live.close_code is not None:
-                            raise live._closed_error() from exc
-                        raise
-                    kind = message.get("type")
-                    if kind == "hello":
-                        expires = _expiry(message)
-                    elif kind == "state":
-                        object_id = str(message.get("object"))
-                        if wanted is not None and object_id not in wanted:
-                            continue
-                        seen += 1
-                        _print_change(by_id.get(object_id, {"id": object_id}), message, as_json)
-                    elif kind == "bus":
-                        _print_bus(message, as_json)
-                    elif kind == "project":
-                        project = await session.api.project()
-                        objects = dict_list(project.get("objects"), "objects")
-                        by_id = {str(o.get("id")): o for o in objects}
-                        if not as_json:
-                            _note(f"The server deployed project version {message.get('version')}.")
-                    elif kind == "error" and isinstance(message.get("error"), dict):
-                        error = message["error"]
-                        raise DomogateError(str(error.get("message") or "The server closed."))
+                    seen += 1
+                    _print_change(by_id.get(object_id, {"id": object_id}), message, as_json)
+                elif kind == "bus":
+                    _print_bus(message, as_json)
+                elif kind == "project":
+                    project = await session.api.project()
+                    objects = dict_list(project.get("objects"), "objects")
+                    by_id = {str(o.get("id")): o for o in objects}
+                    if not as_json:
+                        _note(f"The server deployed project version {message.get('version')}.")
+                elif kind == "error" and isinstance(message.get("error"), dict):
+                    error = message["error"]
+                    raise DomogateError(str(error.get("message") or "The server closed."))
 
-        with contextlib.suppress(KeyboardInterrupt):
-            _run_signed_in(config, action)
+    with contextlib.suppress(KeyboardInterrupt):
+        _run_signed_in(config, action)
 
 
 def _expiry(hello: Mapping[str, Any]) -> datetime | None:
@@ -348,9 +345,9 @@ def _print_bus(message: Mapping[str, Any], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("state", help=STATE_HELP, epilog=STATE_EPILOG)(state)
-    app.command("set", help=SET_HELP, epilog=SET_EPILOG)(set_value)
-    app.command("watch", help=WATCH_HELP, epilog=WATCH_EPILOG)(watch)
+    add_command(app, "state", state, help=STATE_HELP, epilog=STATE_EPILOG)
+    add_command(app, "set", set_value, help=SET_HELP, epilog=SET_EPILOG)
+    add_command(app, "watch", watch, help=WATCH_HELP, epilog=WATCH_EPILOG)
 
 
 __all__ = [

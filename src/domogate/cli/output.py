@@ -1,7 +1,8 @@
 """How the CLI prints results and errors: human text by default, JSON with ``--json``.
 
-Errors print ``error: CODE: message`` on stderr and exit 1; with ``--json`` they print
-``{"error": {...}}`` on stdout and exit 1.
+Errors print ``error: CODE: message`` on stderr; with ``--json`` they print
+``{"error": {...}}`` on stdout. Either way the exit status is the error class's
+``exit_code`` (1). ``cli/app.py`` calls :func:`fail` for every command.
 """
 
 from __future__ import annotations
@@ -9,15 +10,11 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 
 from domogate.errors import DomogateError
-
-EXIT_ERROR = 1
 
 
 def terminal_text(value: object) -> str:
@@ -53,18 +50,4 @@ def fail(error: DomogateError, *, as_json: bool) -> NoReturn:
                         terminal_text(p.get("message", "")),
                     )
                     sys.stderr.write(f"  {where}: {path}: {text}\n")
-    raise typer.Exit(EXIT_ERROR)
-
-
-@contextmanager
-def reporting_errors(as_json: bool = False) -> Iterator[None]:
-    """Turn a DomogateError raised inside the block into the CLI's error output."""
-    try:
-        yield
-    except DomogateError as exc:
-        fail(exc, as_json=as_json)
-
-
-def run_reporting(fn: Callable[[], Any], *, as_json: bool = False) -> Any:
-    with reporting_errors(as_json):
-        return fn()
+    raise typer.Exit(error.exit_code)

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 import platformdirs
 import typer
 
-from domogate.cli.output import print_json, reporting_errors
+from domogate.cli.app import App
+from domogate.cli.output import print_json
 from domogate.errors import InvalidInput
 
 if TYPE_CHECKING:
     from domogate.settings import ConnectionLimits, KnxSettings
 
-app = typer.Typer(
+app = App(
     help=(
         "Run the server, or maintain its data folder locally.\n\n"
         "Without a subcommand it runs the server:\n\n"
@@ -132,35 +133,32 @@ def serve(
     from domogate.server import run_server
     from domogate.settings import BusSettings, ServerSettings
 
-    with reporting_errors(False):
-        if bus not in ("simulated", "knx"):
-            raise InvalidInput(f"--bus must be simulated or knx, not {bus!r}.")
-        bus_settings = BusSettings(
-            adapter=bus,
-            knx=knx_settings(
-                knx_connection,
-                knx_gateway,
-                knx_local_ip,
-                knx_individual_address,
-                knx_keyring,
-                required=bus == "knx",
-            ),
-            simulation_speed=simulation_speed,
-        )
-        pause = float(os.environ.get("DOMOGATE_FAULT_DEPLOY_PAUSE", "0") or 0)
-        settings = ServerSettings(
-            data_dir=_data(data),
-            host=host,
-            port=port,
-            insecure_http=insecure_http,
-            argon2=argon2_parameters_from_env(),
-            deploy_pause_s=pause,
-            bus=bus_settings,
-            connections=connection_limits(
-                head_timeout, max_connections, max_connections_per_address
-            ),
-        )
-        run_server(settings, log_level=log_level)
+    if bus not in ("simulated", "knx"):
+        raise InvalidInput(f"--bus must be simulated or knx, not {bus!r}.")
+    bus_settings = BusSettings(
+        adapter=bus,
+        knx=knx_settings(
+            knx_connection,
+            knx_gateway,
+            knx_local_ip,
+            knx_individual_address,
+            knx_keyring,
+            required=bus == "knx",
+        ),
+        simulation_speed=simulation_speed,
+    )
+    pause = float(os.environ.get("DOMOGATE_FAULT_DEPLOY_PAUSE", "0") or 0)
+    settings = ServerSettings(
+        data_dir=_data(data),
+        host=host,
+        port=port,
+        insecure_http=insecure_http,
+        argon2=argon2_parameters_from_env(),
+        deploy_pause_s=pause,
+        bus=bus_settings,
+        connections=connection_limits(head_timeout, max_connections, max_connections_per_address),
+    )
+    run_server(settings, log_level=log_level)
 
 
 def connection_limits(
@@ -261,15 +259,14 @@ def setup_code(data: Path | None = DataOpt) -> None:
     """Print the first-deploy setup code alone on stdout (creates the data folder if needed)."""
     from domogate.storage.datadir import DataDir
 
-    with reporting_errors(False):
-        d = DataDir(_data(data))
-        d.initialise()
-        code = d.setup_code()
-        if code is None:
-            raise InvalidInput(
-                "This server already has a project; deploy with its service password instead."
-            )
-        typer.echo(code)
+    d = DataDir(_data(data))
+    d.initialise()
+    code = d.setup_code()
+    if code is None:
+        raise InvalidInput(
+            "This server already has a project; deploy with its service password instead."
+        )
+    typer.echo(code)
 
 
 @app.command("info")
@@ -280,21 +277,20 @@ def info(
     """Show the server id and the TLS certificate fingerprint of an existing data folder."""
     from domogate.storage.datadir import DataDir
 
-    with reporting_errors(as_json):
-        d = DataDir(_data(data))
-        if not (d.path / "secret.key").exists():
-            raise InvalidInput(
-                f"No server data in {d.path}: start `domogate server --data {d.path}` once "
-                "first (a mistyped folder would otherwise make a new server identity)."
-            )
-        result = {"server_id": d.server_id, "fingerprint": d.fingerprint, "data": str(d.path)}
-        if as_json:
-            print_json(result)
-        else:
-            typer.echo(f"server id:   {result['server_id']}\nfingerprint: {result['fingerprint']}")
+    d = DataDir(_data(data))
+    if not (d.path / "secret.key").exists():
+        raise InvalidInput(
+            f"No server data in {d.path}: start `domogate server --data {d.path}` once "
+            "first (a mistyped folder would otherwise make a new server identity)."
+        )
+    result = {"server_id": d.server_id, "fingerprint": d.fingerprint, "data": str(d.path)}
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"server id:   {result['server_id']}\nfingerprint: {result['fingerprint']}")
 
 
-admin_app = typer.Typer(help="Grant or revoke the admin flag of a user, locally.")
+admin_app = App(help="Grant or revoke the admin flag of a user, locally.")
 app.add_typer(admin_app, name="admin")
 
 
@@ -316,16 +312,15 @@ def _set_admin(name: str, flag: bool, data: Path | None, as_json: bool) -> None:
         changed = before is not None and before.admin != user.admin
         return {"user": user.name, "id": user.id, "admin": user.admin, "changed": changed}
 
-    with reporting_errors(as_json):
-        result = asyncio.run(run())
-        if as_json:
-            print_json(result)
+    result = asyncio.run(run())
+    if as_json:
+        print_json(result)
+    else:
+        if result["changed"]:
+            verb = "is now" if flag else "is no longer"
         else:
-            if result["changed"]:
-                verb = "is now" if flag else "is no longer"
-            else:
-                verb = "was already" if flag else "was not"
-            typer.echo(f"{result['user']} {verb} an administrator.")
+            verb = "was already" if flag else "was not"
+        typer.echo(f"{result['user']} {verb} an administrator.")
 
 
 @admin_app.command("grant")

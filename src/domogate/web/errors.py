@@ -1,8 +1,14 @@
-"""The one place where error codes become HTTP statuses and WebSocket close codes."""
+"""The one place where errors become HTTP answers and WebSocket close codes.
+
+The numbers themselves live on the error classes (``domogate.errors``); this module reads
+them and installs the exception handlers.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,44 +19,21 @@ from domogate import errors as e
 
 log = logging.getLogger(__name__)
 
-HTTP_STATUS: dict[type[e.DomogateError], int] = {
-    e.InvalidInput: 422,
-    e.ProjectInvalid: 422,
-    e.ConfigKeyInvalid: 422,
-    e.PayloadTooLarge: 413,
-    e.NotFound: 404,
-    e.Conflict: 409,
-    e.ValueInvalid: 422,
-    e.ImportFailed: 422,
-    e.BusUnavailable: 503,
-    e.AuthError: 401,
-    e.Revoked: 403,
-    e.AccountExpired: 403,
-    e.OtpDisabled: 403,
-    e.AutomaticAuthenticationDisabled: 403,
-    e.PathNotAllowed: 403,
-    e.Forbidden: 403,
-    e.RateLimited: 429,
-    e.TooManyConnections: 503,
-}
+HTTP_STATUS: Mapping[str, int] = MappingProxyType(
+    {code: cls.http_status for code, cls in e.ERRORS_BY_CODE.items() if cls.http_status is not None}
+)
+"""The HTTP status of every registered code sent over HTTP (from the registry)."""
 
-WS_CLOSE: dict[str, int] = {
-    "invalid_input": 4400,
-    "unauthenticated": 4401,
-    "revoked": 4403,
-    "account_expired": 4403,
-    "forbidden": 4403,
-    "auth_timeout": 4408,
-    "too_slow": 4429,
-    "too_many_connections": 1013,  # RFC 6455 "Try Again Later"
-}
+WS_CLOSE: Mapping[str, int] = MappingProxyType(
+    {code: cls.ws_close for code, cls in e.ERRORS_BY_CODE.items()}
+)
+"""The WebSocket close code of every registered code (from the registry)."""
 
 
 def status_for(error: e.DomogateError) -> int:
-    for cls in type(error).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500
+    """The HTTP status of ``error``: its class's (inherited), 500 for one never sent over HTTP."""
+    status = type(error).http_status
+    return 500 if status is None else status
 
 
 def error_response(error: e.DomogateError) -> JSONResponse:
@@ -95,7 +78,7 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 413:
             err = e.PayloadTooLarge()
         elif exc.status_code == 405:
-            err = e.InvalidInput("Method not allowed on this route.")
+            err = e.MethodNotAllowed()
         elif exc.status_code == 400:  # e.g. a body the JSON parser gave up on
             err = e.InvalidInput("The request body could not be read as JSON.")
         else:

@@ -26,6 +26,20 @@ const KNOWN = new Set([
   "session_ended",
 ]);
 
+// Codes the server sends whose own message is what the person reads: shown as the
+// generic "An error occurred: MESSAGE" (spelt out so that every code has its entry here).
+const WORDED_BY_SERVER = new Set([
+  "internal_error",
+  "project_invalid",
+  "key_invalid",
+  "payload_too_large",
+  "setup_code_invalid",
+  "method_not_allowed",
+  "too_many_connections",
+  "auth_timeout",
+  "too_slow",
+]);
+
 export function errorMessage(error) {
   const code = error?.code ? error.code : "unknown";
   if (code === "rate_limited") {
@@ -42,5 +56,6 @@ export function errorMessage(error) {
     return t("error.invalid_input", { message: error.message || "" });
   }
   if (KNOWN.has(code)) return t(`error.${code}`);
+  if (WORDED_BY_SERVER.has(code)) return t("error.unknown", { message: error.message || code });
   return t("error.unknown", { message: error?.message || code });
 }
