@@ -160,6 +160,23 @@ def test_hostile_name_is_shown_as_text(house: House, new_context: Any) -> None:
     cell = admin.get_by_role("table", name="Clients").get_by_text(hostile, exact=True)
     expect(cell).to_be_visible()
     expect(row_of(admin, hostile).get_by_text("Online")).to_be_visible()
+    # A device name is untrusted text too: the CLI and the API let people choose it, and
+    # the table lists it among the user's devices.
+    from domogate.core import devicekeys
+
+    hostile_device = "<img src=x onerror=alert(2)><b>phone</b>"
+    auth = {"Authorization": f"Bearer {house.admin_token()}"}
+    with house.server.http() as c:
+        r = c.post("/api/clients", json={"name": "Device owner"}, headers=auth)
+        assert r.status_code == 200, r.text
+        key = devicekeys.public_key_of(devicekeys.generate_private_key())
+        r = c.post(
+            "/api/auth/otp",
+            json={"otp": r.json()["otp"], "device": {"name": hostile_device, "public_key": key}},
+        )
+        assert r.status_code == 200, r.text
+    expect(row_of(admin, "Device owner").get_by_text(hostile_device, exact=True)).to_be_visible()
+    assert admin.locator("table b").count() == 0
     for page in (admin, newcomer):
         assert page.locator("img[src=x]").count() == 0
         assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0

@@ -17,6 +17,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -303,6 +304,33 @@ def test_save_is_atomic_when_the_rename_fails(
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert after == before  # old files intact, no temporary file left behind
     assert ClientConfig.load(tmp_path).device == first.device
+
+
+def test_files_are_private_from_their_first_byte(
+    tmp_path: Path, server_cert: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only at the end: every byte of the config folder is written to a 0600 file."""
+    from domogate import files as files_mod
+
+    modes: list[int] = []
+
+    class WatchedOs:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd: int, data: Any) -> int:
+            modes.append(stat.S_IMODE(os.fstat(fd).st_mode))
+            return os.write(fd, data)
+
+    monkeypatch.setattr(files_mod, "os", WatchedOs())
+    old_umask = os.umask(0o022)  # a usual umask: a file opened 0644 would show
+    try:
+        _config(tmp_path / "cfg", server_cert[0]).save()
+    finally:
+        os.umask(old_umask)
+    assert len(modes) >= 3  # config.json, the device key, the server certificate
+    assert set(modes) == {0o600}, [oct(m) for m in modes]
 
 
 def test_write_private_file_replaces_content(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -97,6 +98,36 @@ def test_a_look_alike_spelling_meets_the_same_account_limit(house) -> None:  # t
             )
     assert codes[:10] == ["invalid_credentials"] * 10
     assert set(codes[10:]) == {"rate_limited"}  # every spelling is alice's one account
+
+
+def test_forwarded_headers_do_not_change_the_source(house) -> None:  # type: ignore[no-untyped-def]
+    """Without trust_proxy_headers (the default) a client cannot pose as other addresses:
+    forwarding headers naming a new address each time leave it one source, throttled as
+    one (10 OTP attempts, then 1 every 6 s) and recorded under its own address."""
+    server, _ = house
+    codes = []
+    with client_from(server, "127.0.0.1") as c:
+        for i in range(12):
+            fake = f"198.51.100.{i + 1}"
+            r = c.post(
+                "/api/auth/otp",
+                json={"otp": "nope", "name": "x", "device": {"name": "d", "public_key": _pk()}},
+                headers={
+                    "X-Forwarded-For": fake,
+                    "X-Real-IP": fake,
+                    "Forwarded": f"for={fake}",
+                    "X-Forwarded-Proto": "https",
+                },
+            )
+            codes.append(r.json()["error"]["code"])
+    assert codes[:10] == ["otp_invalid"] * 10, codes
+    assert set(codes[10:]) == {"rate_limited"}, codes
+    with client_from(server, "127.0.0.1") as c:
+        r = c.get("/api/audit.jsonl", headers={"Authorization": f"Bearer {_admin_token(server)}"})
+    assert r.status_code == 200, r.text
+    redeems = [e for e in map(json.loads, r.text.splitlines()) if e["action"] == "otp.redeem"]
+    assert redeems and {e["source"] for e in redeems} == {"127.0.0.1"}, redeems
+    assert "198.51.100." not in r.text
 
 
 def test_the_service_password_has_one_limit_and_no_oracle(house) -> None:  # type: ignore[no-untyped-def]

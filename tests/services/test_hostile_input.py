@@ -49,6 +49,31 @@ async def test_full_width_spelling_shares_the_accounts_failure_limit(env: Env) -
     assert refused == 20  # the account allows 10 failures, whatever the spelling
 
 
+async def test_password_attempts_are_limited_per_source(env: Env) -> None:
+    """One address trying a new name each time never meets an account's limit; its own
+    limit (10, then 1 every 6 s) stops it, even with the right password, and only it."""
+    key = devicekeys.public_key_of(devicekeys.generate_private_key())
+    flooder = RequestContext("198.51.100.7")
+    outcomes = []
+    for i in range(12):
+        try:
+            await env.auth.login_password(flooder, f"nobody-{i}", "wrong", "d", key)
+        except InvalidCredentials:
+            outcomes.append("invalid")
+        except RateLimited:
+            outcomes.append("limited")
+    assert outcomes == ["invalid"] * 10 + ["limited"] * 2
+    with pytest.raises(RateLimited):
+        await env.auth.login_password(flooder, "alice", ADMIN_PASSWORD, "d", key)
+    # another address is not affected
+    await env.auth.login_password(RequestContext("198.51.100.8"), "alice", ADMIN_PASSWORD, "d", key)
+    env.clock.advance(6)
+    with pytest.raises(InvalidCredentials):
+        await env.auth.login_password(flooder, "nobody-again", "wrong", "d", key)
+    with pytest.raises(RateLimited):
+        await env.auth.login_password(flooder, "nobody-more", "wrong", "d", key)
+
+
 async def test_a_look_alike_of_an_existing_name_is_refused(env: Env) -> None:
     admin = await env.admin()
     for look_alike in ("ＡＬＩＣＥ", "a lice", "Bob"):

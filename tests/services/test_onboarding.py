@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from domogate.core import devicekeys, joinlink
+from domogate.core import otp as otp_rules
 from domogate.errors import (
     AccountExpired,
     AutomaticAuthenticationDisabled,
@@ -22,12 +25,14 @@ from domogate.errors import (
     OtpInvalid,
     OtpUsed,
     Revoked,
+    SetupCodeInvalid,
     SignatureInvalid,
     Unauthenticated,
 )
+from domogate.security.sealing import Sealer
 from domogate.services.context import RequestContext
 from domogate.services.events import ClientsChanged, DevicesRevoked
-from tests.services.conftest import ADMIN_PASSWORD, Env, make_env
+from tests.services.conftest import ADMIN_PASSWORD, Env, make_env, project_data
 
 
 async def sign_in(env: Env, device_id: str, key, source: str = "10.0.0.3"):  # type: ignore[no-untyped-def]
@@ -63,6 +68,28 @@ async def test_slot_is_labelled_by_its_otp_then_by_the_name(env: Env) -> None:
     row = {r["id"]: r for r in await env.clients.list_clients(admin)}[issued.client["id"]]
     assert row["status"] == "Online"
     assert row["devices"][0]["online"] is True
+
+
+TYPINGS = {
+    "lower case": lambda shown: shown.lower(),
+    "no dash": lambda shown: shown.replace("-", ""),
+    "spaces": lambda shown: " ".join(shown.replace("-", "")),
+    "dashes": lambda shown: "-" + "--".join(shown.replace("-", "")) + "-",
+    "dots, mixed case": lambda shown: shown.replace("-", ".").swapcase(),
+    "underscores": lambda shown: "_".join(shown.split("-")),
+    "tabs and newlines": lambda shown: "\t" + shown.replace("-", " \n") + "\r\n",
+}
+
+
+@pytest.mark.parametrize("typing", TYPINGS.values(), ids=TYPINGS.keys())
+async def test_typed_otp_ignores_case_spaces_dashes_dots_underscores(env: Env, typing) -> None:  # type: ignore[no-untyped-def]
+    """docs/security.md: typed input ignores case, spaces, dashes, dots and underscores."""
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    typed = typing(issued.otp)
+    assert typed != issued.otp
+    auth, _ = await env.redeem(typed, name="Typist")
+    assert auth.user.id == issued.client["id"]
 
 
 async def test_otp_is_single_use(env: Env) -> None:
@@ -188,12 +215,27 @@ async def test_unknown_group_is_refused(env: Env) -> None:
         await env.clients.add_client(admin, base_url="https://h:1", group="nobody")
 
 
-async def test_password_errors_do_not_reveal_which_part(env: Env) -> None:
+async def test_password_errors_do_not_reveal_which_part(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passwords = env.services.passwords.passwords
+    verified: list[str | None] = []
+    real_verify = passwords.verify
+
+    def counting_verify(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify", counting_verify)
     with pytest.raises(InvalidCredentials) as unknown:
         await env.login("nobody", "x")
+    # An unknown user costs one Argon2 verification too (against the dummy hash).
+    assert verified == [None]
     with pytest.raises(InvalidCredentials) as wrong:
         await env.login("alice", "wrong")
+    assert len(verified) == 2 and verified[1] is not None
     assert unknown.value.message == wrong.value.message
+    assert unknown.value.code == wrong.value.code
 
 
 async def test_device_sign_in_and_revocation(env: Env) -> None:
@@ -263,6 +305,30 @@ async def test_signature_must_match_key_server_and_challenge(env: Env) -> None:
         await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, good)
 
 
+async def test_a_challenge_signs_in_once_and_only_its_device(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    auth, key = await env.redeem(issued.otp)
+    other_issued = await env.clients.add_client(admin, base_url="https://h:1")
+    other, other_key = await env.redeem(other_issued.otp, name="Other")
+    ctx = RequestContext("10.0.0.3")
+    ch = await env.auth.challenge(ctx, auth.device.id)
+    good = devicekeys.sign(
+        key, devicekeys.challenge_message("srv-test", auth.device.id, ch.challenge)
+    )
+    await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, good)
+    # the very same signed challenge, replayed after it let the device in
+    with pytest.raises(ChallengeInvalid):
+        await env.auth.sign_in_device(ctx, auth.device.id, ch.challenge, good)
+    # a challenge issued for one device does not sign another one in
+    ch = await env.auth.challenge(ctx, auth.device.id)
+    theirs = devicekeys.sign(
+        other_key, devicekeys.challenge_message("srv-test", other.device.id, ch.challenge)
+    )
+    with pytest.raises(ChallengeInvalid):
+        await env.auth.sign_in_device(ctx, other.device.id, ch.challenge, theirs)
+
+
 async def test_sessions_are_short_lived(env: Env) -> None:
     auth = await env.login("alice", ADMIN_PASSWORD)
     env.clock.advance(15 * 60)
@@ -281,6 +347,19 @@ async def test_guest_account_expires(env: Env) -> None:
         await sign_in(env, auth.device.id, key)
     row = {r["id"]: r for r in await env.clients.list_clients(admin)}[auth.user.id]
     assert row["status"] == "Expired"
+
+
+async def test_a_session_opened_before_the_account_expired_is_refused(env: Env) -> None:
+    admin = await env.admin()
+    issued = await env.clients.add_client(
+        admin, base_url="https://h:1", account_expires_at=env.clock.now() + timedelta(minutes=5)
+    )
+    auth, _ = await env.redeem(issued.otp)
+    ctx = RequestContext("10.0.0.2")
+    assert (await env.auth.authenticate(auth.token, ctx)).user.id == auth.user.id
+    env.clock.advance(5 * 60)  # the session (15 minutes) is still open; the account is not
+    with pytest.raises(AccountExpired):
+        await env.auth.authenticate(auth.token, ctx)
 
 
 async def test_otp_disabled_refuses_issuing_and_redeeming(tmp_path: Path) -> None:
@@ -326,3 +405,29 @@ async def test_otp_is_stored_only_as_digest_and_sealed_copy(env: Env) -> None:
     canonical = issued.otp.replace("-", "")
     assert canonical.encode() not in raw
     assert issued.otp.encode() not in raw
+    with sqlite3.connect(env.db_path) as conn:
+        rows = conn.execute("SELECT digest, sealed FROM otps WHERE state = 'pending'").fetchall()
+    conn.close()
+    assert len(rows) == 1
+    digest, sealed = rows[0]
+    # HMAC with the server's key (b"k" * 32 in these tests), not a digest anyone can compute
+    assert digest == otp_rules.digest(b"k" * 32, canonical)
+    assert digest != otp_rules.digest(b"", canonical)
+    assert digest != hashlib.sha256(canonical.encode()).hexdigest()
+    assert canonical.encode() not in sealed
+    assert Sealer(b"s" * 32).open(sealed) == canonical
+
+
+async def test_the_setup_code_is_discarded_by_the_first_deploy(tmp_path: Path) -> None:
+    """Even when that project sets no service password, the setup code opens one deploy."""
+    env = await make_env(tmp_path, deploy=False)
+    try:
+        code = env.setup.code
+        assert code is not None
+        ctx = RequestContext("integrator")
+        await env.services.deploy.deploy(ctx, project_data(password=None), setup_code=code)
+        assert env.setup.discarded == 1
+        with pytest.raises(SetupCodeInvalid):
+            await env.services.deploy.deploy(ctx, project_data(password=None), setup_code=code)
+    finally:
+        await env.services.close()
