@@ -63,7 +63,7 @@ def pct(values: list[float], q: float) -> float:
 async def command_latency(n: int, folder: Path) -> dict[str, float]:
     import uvicorn
 
-    import domogate.web.live as live_module
+    import domogate.web.live.protocol as live_module
     from domogate.server import open_services, prepare_data, uvicorn_config
     from domogate.services.context import RequestContext
     from domogate.web.app import create_app
@@ -85,7 +85,7 @@ async def command_latency(n: int, folder: Path) -> dict[str, float]:
     # Instrument: parse of the incoming message → return of the bus write.
     parsed_at = [0.0]
     server_side: list[float] = []
-    real_parse = live_module._parse
+    real_parse = live_module.parse
 
     def timed_parse(raw: str) -> dict[str, Any]:
         parsed_at[0] = time.perf_counter()
@@ -98,7 +98,7 @@ async def command_latency(n: int, folder: Path) -> dict[str, float]:
         await real_write(address, dpt, value)
         server_side.append(time.perf_counter() - parsed_at[0])
 
-    live_module._parse = timed_parse  # type: ignore[assignment]
+    live_module.parse = timed_parse  # type: ignore[assignment]
 
     bus.write = timed_write  # type: ignore[method-assign]
     round_trips: list[float] = []
@@ -136,7 +136,7 @@ async def command_latency(n: int, folder: Path) -> dict[str, float]:
                 assert reply["ok"], reply
                 round_trips.append(time.perf_counter() - started)
     finally:
-        live_module._parse = real_parse
+        live_module.parse = real_parse
         server.should_exit = True
         await task
         await services.close()

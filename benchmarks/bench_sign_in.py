@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from domogate.core import devicekeys
 from domogate.security.passwords import Argon2Parameters
 from domogate.services.clock import SystemClock
-from domogate.services.container import build_services
+from domogate.assembly import build_services
 from domogate.services.context import RequestContext
 from domogate.settings import ServerSettings, ThrottleSettings
 from domogate.core.throttle import BucketSpec

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from domogate.assembly import build_services
 from domogate.bus.factory import build_bus
 from domogate.errors import AddressInUse, InvalidInput
 from domogate.services.clock import SystemClock
-from domogate.services.container import Services, build_services
+from domogate.services.container import Services
 from domogate.settings import ServerSettings
 from domogate.storage.datadir import DataDir
 from domogate.storage.sql import open_store

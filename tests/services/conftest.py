@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from domogate.assembly import build_services
 from domogate.core import devicekeys
 from domogate.security.passwords import Argon2Parameters, Passwords
-from domogate.services.container import Services, build_services
+from domogate.services.container import Services
 from domogate.services.context import Authenticated, Caller, RequestContext
+from domogate.services.ports import AccountStore
 from domogate.settings import ServerSettings
 from domogate.storage.sql import open_store
 from tests.fakes import FakeClock, FakeSetupCodes, RecordingBus, seeded_randbelow
@@ -89,6 +91,7 @@ class Env:
     setup: FakeSetupCodes
     db_path: Path
     bus: RecordingBus
+    store: AccountStore  # behind the services' back (as another process would)
 
     @property
     def auth(self):  # type: ignore[no-untyped-def]
@@ -146,7 +149,7 @@ async def make_env(tmp_path: Path, deploy: bool = True, **system: Any) -> Env:
         await services.deploy.deploy(
             RequestContext("integrator"), project_data(**system), setup_code=setup.code
         )
-    return Env(services, clock, setup, db, bus)
+    return Env(services, clock, setup, db, bus, store)
 
 
 @pytest.fixture

@@ -94,9 +94,9 @@ async def test_the_pending_otp_cap_is_enforced(env: Env) -> None:
         await env.clients.add_client(admin, base_url="https://h:1")
     assert first is not None
     # A new OTP for a pending user replaces theirs: no room needed.
-    await env.clients.issue_otp(admin, first.client["id"], base_url="https://h:1")
+    await env.clients.issue_otp(admin, first.client.id, base_url="https://h:1")
     # Once one is used, there is room again.
-    await env.redeem((await env.clients.issue_otp(admin, first.client["id"], base_url="x")).otp)
+    await env.redeem((await env.clients.issue_otp(admin, first.client.id, base_url="x")).otp)
     await env.clients.add_client(admin, base_url="https://h:1")
 
 
@@ -142,7 +142,7 @@ async def test_a_session_of_a_device_revoked_during_its_sign_in_is_refused(env: 
     """Force the interleaving: the password login has created the device, the admin revokes
     it before the login opens the session. The session exists but is refused at once."""
     admin = await env.admin()
-    store = env.services.store
+    store = env.store
     original_add = store.add_device
     revoked = asyncio.Event()
 
@@ -204,19 +204,19 @@ async def test_failed_device_sign_ins_are_throttled_per_source_and_aggregated(en
 async def test_a_redeploy_keeps_admin_flags_decided_on_the_server(env: Env) -> None:
     from domogate.services.deploy import set_admin
 
-    await set_admin(env.services.store, "bob", True)
-    await set_admin(env.services.store, "alice", False)
+    await set_admin(env.store, "bob", True)
+    await set_admin(env.store, "alice", False)
     result = await env.services.deploy.deploy(
         RequestContext("integrator"), project_data(), password=SERVICE_PASSWORD
     )
     assert sorted(result.admin_differs) == ["alice", "bob"]
-    users = {u.name: u for u in await env.services.store.list_users()}
+    users = {u.name: u for u in await env.store.list_users()}
     assert users["bob"].admin and not users["alice"].admin
     # A user the deploy creates takes the project's flag.
     data = project_data()
     data["users"].append(replace_user(data["users"][0], name="carol"))
     await env.services.deploy.deploy(RequestContext("integrator"), data, password=SERVICE_PASSWORD)
-    carol = await env.services.store.find_user_by_name("carol")
+    carol = await env.store.find_user_by_name("carol")
     assert carol is not None and carol.admin
     _ = ADMIN_PASSWORD
 
@@ -292,11 +292,11 @@ async def test_a_redeploy_still_sets_flags_the_server_never_decided(env: Env) ->
     data = project_data()
     data["users"][1]["admin"] = True
     await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
-    bob = await env.services.store.find_user_by_name("bob")
+    bob = await env.store.find_user_by_name("bob")
     assert bob is not None and bob.admin
     data = project_data()
     result = await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
-    bob = await env.services.store.find_user_by_name("bob")
+    bob = await env.store.find_user_by_name("bob")
     assert bob is not None and not bob.admin
     assert "bob" in result.users_updated and result.admin_differs == []
 

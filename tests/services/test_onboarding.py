@@ -47,9 +47,9 @@ async def test_slot_is_labelled_by_its_otp_then_by_the_name(env: Env) -> None:
     events: list[object] = []
     env.services.events.subscribe(events.append)
     issued = await env.clients.add_client(admin, base_url="https://127.0.0.1:7550", group="guests")
-    assert issued.client["label"] == issued.otp
-    assert issued.client["status"] == "Pending"
-    assert issued.client["name"] is None
+    assert issued.client.label == issued.otp
+    assert issued.client.status == "Pending"
+    assert issued.client.name is None
     assert issued.otp_expires_at == env.clock.now() + timedelta(hours=2)
     link = joinlink.parse(issued.join_link)
     assert link.otp == issued.otp and link.server_id == "srv-test" and link.fingerprint == "ab" * 32
@@ -58,16 +58,16 @@ async def test_slot_is_labelled_by_its_otp_then_by_the_name(env: Env) -> None:
 
     auth, _ = await env.redeem(issued.otp.lower().replace("-", " "), name="Zoé")
     assert auth.user.name == "Zoé" and auth.user.group == "guests" and not auth.user.admin
-    rows = {r["id"]: r for r in await env.clients.list_clients(admin)}
-    row = rows[issued.client["id"]]
-    assert row["label"] == "Zoé"
-    assert row["status"] == "Offline"
-    assert row["otp_expires_at"] is None
-    assert [d["name"] for d in row["devices"]] == ["phone"]
-    env.services.presence.connected(auth.device.id, auth.session.path)
-    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[issued.client["id"]]
-    assert row["status"] == "Online"
-    assert row["devices"][0]["online"] is True
+    rows = {r.id: r for r in await env.clients.list_clients(admin)}
+    row = rows[issued.client.id]
+    assert row.label == "Zoé"
+    assert row.status == "Offline"
+    assert row.otp_expires_at is None
+    assert [d.name for d in row.devices] == ["phone"]
+    env.clients.connected(auth.device.id, auth.session.path)
+    row = {r.id: r for r in await env.clients.list_clients(admin)}[issued.client.id]
+    assert row.status == "Online"
+    assert row.devices[0].online is True
 
 
 TYPINGS = {
@@ -111,7 +111,7 @@ async def test_twenty_concurrent_redemptions_exactly_one_wins(env: Env) -> None:
     losses = [r for r in results if isinstance(r, BaseException)]
     assert len(wins) == 1
     assert all(isinstance(e, OtpUsed) for e in losses), losses
-    devices = await env.services.store.list_devices(issued.client["id"])
+    devices = await env.store.list_devices(issued.client.id)
     assert len(devices) == 1
 
 
@@ -123,9 +123,9 @@ async def test_otp_expires_on_time(env: Env) -> None:
     env.clock.advance(10 * 60)
     with pytest.raises(OtpExpired):
         await env.redeem(issued.otp)
-    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[issued.client["id"]]
-    assert row["status"] == "Expired"
-    assert row["label"] != issued.otp  # the plaintext is gone once expired
+    row = {r.id: r for r in await env.clients.list_clients(admin)}[issued.client.id]
+    assert row.status == "Expired"
+    assert row.label != issued.otp  # the plaintext is gone once expired
 
 
 async def test_background_expiry_wipes_the_sealed_copy(env: Env) -> None:
@@ -137,7 +137,7 @@ async def test_background_expiry_wipes_the_sealed_copy(env: Env) -> None:
     assert await env.clients.expire_due() == 0
     env.clock.advance(1)
     assert await env.clients.expire_due() == 1
-    pending = await env.services.store.pending_otps()
+    pending = await env.store.pending_otps()
     assert pending == []
     with pytest.raises(OtpExpired):
         await env.redeem(issued.otp)
@@ -163,20 +163,20 @@ async def test_wrong_and_malformed_otps(env: Env) -> None:
 async def test_new_otp_replaces_the_previous_one(env: Env) -> None:
     admin = await env.admin()
     first = await env.clients.add_client(admin, base_url="https://h:1")
-    second = await env.clients.issue_otp(admin, first.client["id"], base_url="https://h:1")
+    second = await env.clients.issue_otp(admin, first.client.id, base_url="https://h:1")
     with pytest.raises(OtpInvalid):
         await env.redeem(first.otp)
     auth, _ = await env.redeem(second.otp)
-    assert auth.user.id == first.client["id"]
+    assert auth.user.id == first.client.id
 
 
 async def test_new_otp_for_existing_user_adds_a_device_and_keeps_the_name(env: Env) -> None:
     admin = await env.admin()
-    bob = await env.services.store.find_user_by_name("bob")
+    bob = await env.store.find_user_by_name("bob")
     assert bob is not None
     issued = await env.clients.issue_otp(admin, bob.id, base_url="https://h:1")
-    assert issued.client["label"] == "bob"  # an existing user keeps its name as label
-    assert issued.client["otp_expires_at"] is not None
+    assert issued.client.label == "bob"  # an existing user keeps its name as label
+    assert issued.client.otp_expires_at is not None
     auth, _ = await env.redeem(issued.otp, name="Somebody else")
     assert auth.user.name == "bob"
 
@@ -266,8 +266,8 @@ async def test_device_sign_in_and_revocation(env: Env) -> None:
         await sign_in(env, auth2.device.id, key2)
     with pytest.raises(Unauthenticated):  # its sessions were ended
         await env.auth.authenticate(still.token, RequestContext("x"))
-    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[auth.user.id]
-    assert row["status"] == "Revoked"
+    row = {r.id: r for r in await env.clients.list_clients(admin)}[auth.user.id]
+    assert row.status == "Revoked"
 
 
 async def test_signature_must_match_key_server_and_challenge(env: Env) -> None:
@@ -345,8 +345,8 @@ async def test_guest_account_expires(env: Env) -> None:
     env.clock.advance(5 * 3600)
     with pytest.raises(AccountExpired):
         await sign_in(env, auth.device.id, key)
-    row = {r["id"]: r for r in await env.clients.list_clients(admin)}[auth.user.id]
-    assert row["status"] == "Expired"
+    row = {r.id: r for r in await env.clients.list_clients(admin)}[auth.user.id]
+    assert row.status == "Expired"
 
 
 async def test_a_session_opened_before_the_account_expired_is_refused(env: Env) -> None:
@@ -398,7 +398,7 @@ async def test_otp_is_stored_only_as_digest_and_sealed_copy(env: Env) -> None:
     admin = await env.admin()
     issued = await env.clients.add_client(admin, base_url="https://h:1")
     await env.services.audit.flush()
-    await env.services.store.close()  # flush the WAL into the file
+    await env.store.close()  # flush the WAL into the file
     raw = b""
     for p in env.db_path.parent.glob(env.db_path.name + "*"):
         raw += p.read_bytes()

@@ -18,26 +18,26 @@ from tests.services.conftest import SERVICE_PASSWORD, Env, make_env, project_dat
 async def test_redemption_cannot_undo_a_revocation(env: Env) -> None:
     admin = await env.admin()
     issued = await env.clients.add_client(admin, base_url="https://h:1")
-    user = await env.services.store.get_user(issued.client["id"])
+    user = await env.store.get_user(issued.client.id)
     assert user is not None
-    pending = next(o for o in await env.services.store.pending_otps() if o.user_id == user.id)
+    pending = next(o for o in await env.store.pending_otps() if o.user_id == user.id)
     # The revocation lands between the redemption's read and its write.
-    await env.services.store.revoke_user(user.id, env.clock.now())
+    await env.store.revoke_user(user.id, env.clock.now())
     key = devicekeys.generate_private_key()
     from domogate.core.accounts import Device
 
     device = Device("dev-x", user.id, "phone", devicekeys.public_key_of(key), env.clock.now())
     stale = replace(user, name="Mallory")
-    assert not await env.services.store.redeem_otp(pending.id, env.clock.now(), stale, device)
-    after = await env.services.store.get_user(user.id)
+    assert not await env.store.redeem_otp(pending.id, env.clock.now(), stale, device)
+    after = await env.store.get_user(user.id)
     assert after is not None and after.revoked_at is not None and after.name is None
-    assert await env.services.store.list_devices(user.id) == []
+    assert await env.store.list_devices(user.id) == []
 
 
 async def test_revoked_slot_otp_cannot_be_redeemed(env: Env) -> None:
     admin = await env.admin()
     issued = await env.clients.add_client(admin, base_url="https://h:1")
-    await env.clients.revoke_user(admin, issued.client["id"])
+    await env.clients.revoke_user(admin, issued.client.id)
     with pytest.raises((OtpInvalid, Revoked)):
         await env.redeem(issued.otp)
 
@@ -50,7 +50,7 @@ async def test_deploy_never_merges_a_client_into_a_project_user(env: Env) -> Non
     data["users"].append({"name": "Carol", "group": "family", "admin": True})
     with pytest.raises(Conflict, match="Carol"):
         await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
-    carol = await env.services.store.find_user_by_name("carol")
+    carol = await env.store.find_user_by_name("carol")
     assert carol is not None and not carol.admin and carol.group == "guests"
     assert env.services.project.version == 1
 
@@ -104,7 +104,7 @@ async def test_concurrent_deploys_get_distinct_versions(tmp_path: Path) -> None:
             env.services.deploy.deploy(RequestContext("y"), b, password=SERVICE_PASSWORD),
         )
         assert sorted([ra.version, rb.version]) == [2, 3]
-        current = await env.services.store.current_project()
+        current = await env.store.current_project()
         assert current is not None and current.version == 3
         last = ra if ra.version == 3 else rb
         assert current.data["name"] == last.name

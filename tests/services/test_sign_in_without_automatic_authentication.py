@@ -28,13 +28,13 @@ async def test_password_sign_in_with_the_same_key_keeps_the_device(tmp_path: Pat
             )
         )  # fmt: skip
         assert other.device.id != first.device.id
-        devices = await env.services.store.list_devices(first.user.id)
+        devices = await env.store.list_devices(first.user.id)
         assert len(devices) == 2
         # a revoked device's key never comes back (it may have leaked): the revocation stays
-        await env.services.store.revoke_devices([first.device.id], env.clock.now())
+        await env.store.revoke_devices([first.device.id], env.clock.now())
         with pytest.raises(Revoked):
             await env.auth.login_password(ctx, "alice", ADMIN_PASSWORD, "laptop", public)
-        assert len(await env.services.store.list_devices(first.user.id)) == 2
+        assert len(await env.store.list_devices(first.user.id)) == 2
     finally:
         await env.services.close()
 

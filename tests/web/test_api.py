@@ -287,7 +287,7 @@ async def test_demoted_admin_stops_receiving_the_client_list(live: Live) -> None
     ws = await ws_open(live, alice)
     try:
         await next_of(ws, "clients")
-        store = live.env.services.store
+        store = live.env.store
         await set_admin(store, "bob", True)
         await set_admin(store, "alice", False)  # as `domogate server admin revoke` does
         bob = await live.login("bob", "bob-password")

@@ -26,7 +26,7 @@ async def test_recheck_closes_a_socket_whose_device_is_revoked(live: Live) -> No
         services = live.env.services
         device_id = bob["device"]["id"]
         # Behind the services' back: no DevicesRevoked event, the session stays open.
-        await services.store.revoke_devices([device_id], services.clock.now())
+        await live.env.store.revoke_devices([device_id], services.clock.now())
         await live.hub.recheck()
         deadline = time.monotonic() + 5
         seen = []

@@ -215,18 +215,14 @@ async def _run_demo(settings: Any) -> None:
         await services.start()
         ctx = RequestContext(source="demo")
         password = secrets.token_urlsafe(9)
-        password_hash = await services.passwords.hash(password)
+        password_hash = await services.hash_password(password)
         project = demo_project(password_hash)
         if services.project.version is None:
             await services.deploy.deploy(ctx, project, setup_code=data.setup_code())
         else:
             # Reused --data folder: refresh the admin's password for this run.
-            from dataclasses import replace
-
-            admin = await services.store.find_user_by_name(DEMO_ADMIN)
-            if admin is not None:
-                await services.store.update_user(replace(admin, password_hash=password_hash))
-        admin = await services.store.find_user_by_name(DEMO_ADMIN)
+            await services.deploy.set_password(DEMO_ADMIN, password_hash)
+        admin = await services.deploy.find_user(DEMO_ADMIN)
         assert admin is not None
         now = services.clock.now()
         caller = Caller(Session("demo", admin.id, "demo", ctx.path, "demo", now, now), admin, ctx)

@@ -138,10 +138,21 @@ def client_status(
     return ClientStatus.EXPIRED
 
 
+UNNAMED_SLOT = "unnamed slot"
+
+
+def unnamed_slot(created_at: datetime | None = None) -> str:
+    """How a slot nobody has named yet is called: ``unnamed slot``, with when it was added
+    (``unnamed slot added 2026-11-28 12:00 UTC``) where that tells slots apart."""
+    if created_at is None:
+        return UNNAMED_SLOT
+    return f"{UNNAMED_SLOT} added {created_at:%Y-%m-%d %H:%M} UTC"
+
+
 def client_label(user: User, status: ClientStatus, pending_otp_plain: str | None) -> str:
     """The OTP while the slot is pending (not yet connected), then the user's name."""
     if status is ClientStatus.PENDING and pending_otp_plain:
         return otp_rules.display(pending_otp_plain)
     if user.name:
         return user.name
-    return "(unnamed slot)"
+    return f"({unnamed_slot()})"

@@ -226,6 +226,10 @@ class AuditLog:
         await self.flush()
         return await self._store.list_audit(limit=limit, user_id=user_id, before_id=before_id)
 
+    async def target_names(self) -> dict[str, str | None]:
+        """The current name of every user (audit targets are user ids)."""
+        return {u.id: u.name for u in await self._store.list_users()}
+
     async def close(self) -> None:
         if self._closer is not None:
             self._closer.cancel()

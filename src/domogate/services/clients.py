@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import secrets
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import segno
 
 from domogate.core import otp as otp_rules
 from domogate.core.accounts import (
@@ -30,19 +23,51 @@ from domogate.core.joinlink import JoinLink
 from domogate.core.names import clean_name
 from domogate.core.times import iso
 from domogate.errors import Conflict, InvalidInput, NotFound, OtpDisabled
-from domogate.security.sealing import Sealer
-from domogate.services.audit import AuditLog
+from domogate.services.auth import AuthService
 from domogate.services.context import Caller
-from domogate.services.events import ClientsChanged, DevicesRevoked, EventHub
-from domogate.services.ports import AccountStore, Clock
-from domogate.services.project_state import ProjectState
-from domogate.services.sessions import Presence, SessionRegistry
-from domogate.settings import ServerSettings
+from domogate.services.deps import Deps
+from domogate.services.events import ClientsChanged
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """One device of a client, as the Clients table shows it."""
+
+    id: str
+    name: str
+    path: ConnectionPath | None  # the live connection's path, else the last one seen
+    last_seen: datetime | None
+    online: bool
+    revoked: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """One row of the Clients table (admins; also pushed over the live channel)."""
+
+    id: str
+    label: str
+    name: str | None
+    group: str
+    admin: bool
+    status: ClientStatus
+    origin: UserOrigin
+    allowed_paths: tuple[ConnectionPath, ...]  # sorted by value
+    otp_expires_at: datetime | None  # only while the OTP is pending and live
+    account_expires_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen: datetime | None
+    path: ConnectionPath | None
+    devices: tuple[DeviceView, ...]  # oldest first
 
 
 @dataclass(frozen=True)
 class Issued:
-    client: dict[str, Any]
+    """A fresh one-time password for a client slot (shown once)."""
+
+    client: ClientView
     otp: str  # display form
     otp_expires_at: datetime
     join_link: str
@@ -52,73 +77,42 @@ MAX_ACCOUNT_VALIDITY = timedelta(days=100 * 365)
 """How far ahead an account's end date may be (``account_expires_at``)."""
 
 
-def _path_value(path: ConnectionPath | None) -> str | None:
-    return path.value if path is not None else None
-
-
 class ClientsService:
-    def __init__(
-        self,
-        *,
-        settings: ServerSettings,
-        store: AccountStore,
-        clock: Clock,
-        project: ProjectState,
-        sessions: SessionRegistry,
-        presence: Presence,
-        audit: AuditLog,
-        events: EventHub,
-        server_id: str,
-        otp_key: bytes,
-        sealer: Sealer,
-        fingerprint: str | None,
-        randbelow: Callable[[int], int] = secrets.randbelow,
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self._clock = clock
-        self._project = project
-        self._sessions = sessions
-        self._presence = presence
-        self._audit = audit
-        self._events = events
-        self._server_id = server_id
-        self._otp_key = otp_key
-        self._sealer = sealer
-        self._fingerprint = fingerprint
-        self._randbelow = randbelow
+    def __init__(self, deps: Deps, auth: AuthService) -> None:
+        self._d = deps
+        self._auth = auth
         self._issuing = asyncio.Lock()  # the pending-OTP cap is checked and kept atomically
 
     # --- queries ----------------------------------------------------------------------
 
-    async def list_clients(self, caller: Caller) -> list[dict[str, Any]]:
+    async def list_clients(self, caller: Caller) -> list[ClientView]:
         caller.require_admin("manage clients")
         return await self.snapshot()
 
-    async def snapshot(self, users: list[User] | None = None) -> list[dict[str, Any]]:
-        """The Clients table as admins see it (also pushed over the WebSocket); ``users``
-        when the caller has just read them."""
-        if users is None:
-            users = await self._store.list_users()
-        devices = await self._store.list_devices()
-        pending = {o.user_id: o for o in await self._store.pending_otps()}
+    async def snapshot(self) -> list[ClientView]:
+        """The Clients table as admins see it (also pushed over the WebSocket)."""
+        users = await self._d.store.list_users()
+        devices = await self._d.store.list_devices()
+        pending = {o.user_id: o for o in await self._d.store.pending_otps()}
         by_user: dict[str, list[Device]] = {}
         for d in devices:
             by_user.setdefault(d.user_id, []).append(d)
-        online = self._presence.online()
-        now = self._clock.now()
+        online = self._d.presence.online()
+        now = self._d.clock.now()
         rows = [self._view(u, by_user.get(u.id, []), pending.get(u.id), online, now) for u in users]
         order = {ClientStatus.PENDING: 0, ClientStatus.ONLINE: 1, ClientStatus.OFFLINE: 2}
-        rows.sort(key=lambda r: (order.get(ClientStatus(r["status"]), 3), r["label"].casefold()))
+        rows.sort(key=lambda r: (order.get(r.status, 3), r.label.casefold()))
         return rows
 
-    async def client(self, user_id: str) -> dict[str, Any]:
-        user = await self._store.get_user(user_id)
+    async def client(self, user_id: str) -> ClientView:
+        user = await self._d.store.get_user(user_id)
         if user is None:
             raise NotFound("No such client.")
-        devices = await self._store.list_devices(user_id)
-        pending = next((o for o in await self._store.pending_otps() if o.user_id == user_id), None)
-        return self._view(user, devices, pending, self._presence.online(), self._clock.now())
+        devices = await self._d.store.list_devices(user_id)
+        pending = next(
+            (o for o in await self._d.store.pending_otps() if o.user_id == user_id), None
+        )
+        return self._view(user, devices, pending, self._d.presence.online(), self._d.clock.now())
 
     def _view(
         self,
@@ -127,41 +121,55 @@ class ClientsService:
         pending: OtpRecord | None,
         online: frozenset[str],
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> ClientView:
         plain = None
         if pending is not None and pending.is_live(now) and pending.sealed is not None:
-            plain = self._sealer.open(pending.sealed)
+            plain = self._d.sealer.open(pending.sealed)
         status = client_status(user, devices, pending, online, now)
         seen = [d for d in devices if d.last_seen_at is not None]
         last = max(seen, key=lambda d: d.last_seen_at or now, default=None)
-        return {
-            "id": user.id,
-            "label": client_label(user, status, plain),
-            "name": user.name,
-            "group": user.group,
-            "admin": user.admin,
-            "status": status.value,
-            "origin": user.origin.value,
-            "allowed_paths": sorted(p.value for p in user.allowed_paths),
-            "otp_expires_at": iso(pending.expires_at) if pending and pending.is_live(now) else None,
-            "account_expires_at": iso(user.account_expires_at),
-            "created_at": iso(user.created_at),
-            "revoked_at": iso(user.revoked_at),
-            "last_seen": iso(last.last_seen_at) if last else None,
-            "path": (last.last_path.value if last and last.last_path else None),
-            "devices": [
-                {
-                    "id": d.id,
-                    "name": d.name,
-                    "path": _path_value(self._presence.path_of(d.id) or d.last_path),
-                    "last_seen": iso(d.last_seen_at),
-                    "online": d.id in online and d.revoked_at is None,
-                    "revoked": d.revoked_at is not None,
-                    "created_at": iso(d.created_at),
-                }
+        live_otp = pending is not None and pending.is_live(now)
+        return ClientView(
+            id=user.id,
+            label=client_label(user, status, plain),
+            name=user.name,
+            group=user.group,
+            admin=user.admin,
+            status=status,
+            origin=user.origin,
+            allowed_paths=tuple(sorted(user.allowed_paths, key=lambda p: p.value)),
+            otp_expires_at=pending.expires_at if pending is not None and live_otp else None,
+            account_expires_at=user.account_expires_at,
+            created_at=user.created_at,
+            revoked_at=user.revoked_at,
+            last_seen=last.last_seen_at if last else None,
+            path=last.last_path if last else None,
+            devices=tuple(
+                DeviceView(
+                    id=d.id,
+                    name=d.name,
+                    path=self._d.presence.path_of(d.id) or d.last_path,
+                    last_seen=d.last_seen_at,
+                    online=d.id in online and d.revoked_at is None,
+                    revoked=d.revoked_at is not None,
+                    created_at=d.created_at,
+                )
                 for d in sorted(devices, key=lambda d: d.created_at)
-            ],
-        }
+            ),
+        )
+
+    # --- presence (live connections) ----------------------------------------------------
+
+    def connected(self, device_id: str, path: ConnectionPath) -> bool:
+        """A live connection of this device opened; True when the device just came online."""
+        return self._d.presence.connected(device_id, path)
+
+    def disconnected(self, device_id: str) -> bool:
+        """One closed; True when the device just went offline."""
+        return self._d.presence.disconnected(device_id)
+
+    def presence_changed(self) -> None:
+        self._d.events.publish(ClientsChanged())
 
     # --- commands ---------------------------------------------------------------------
 
@@ -179,7 +187,7 @@ class ClientsService:
     ) -> Issued:
         caller.require_admin("manage clients")
         self._require_otp_enabled()
-        groups = self._project.group_names()
+        groups = self._d.project.group_names()
         if not groups:
             raise Conflict("Deploy a project before adding clients.")
         group = group or groups[0]
@@ -189,9 +197,9 @@ class ClientsService:
                 field="group",
             )
         clean = clean_name(name, "name") if name not in (None, "") else None
-        if clean is not None and await self._store.find_user_by_name(clean) is not None:
+        if clean is not None and await self._d.store.find_user_by_name(clean) is not None:
             raise Conflict(f"A user named {clean!r} already exists.", field="name")
-        now = self._clock.now()
+        now = self._d.clock.now()
         if account_expires_at is not None and account_expires_at <= now:
             raise InvalidInput("The account end date is in the past.", field="account_expires_at")
         if account_expires_at is not None and account_expires_at > now + MAX_ACCOUNT_VALIDITY:
@@ -221,7 +229,7 @@ class ClientsService:
         now: datetime,
     ) -> Issued:
         user = User(
-            id=uuid.uuid4().hex,
+            id=self._d.new_id(),
             name=clean,
             group=group,
             admin=bool(admin),
@@ -231,7 +239,7 @@ class ClientsService:
             account_expires_at=account_expires_at,
         )
         issued = await self._issue(user, validity, base_url, now, new=True)
-        await self._audit.record(
+        await self._d.audit.record(
             "client.add",
             "ok",
             caller.context,
@@ -242,7 +250,7 @@ class ClientsService:
             admin=bool(admin),
             otp_expires_at=iso(issued.otp_expires_at),
         )
-        self._events.publish(ClientsChanged())
+        self._d.events.publish(ClientsChanged())
         return issued
 
     async def issue_otp(
@@ -250,17 +258,17 @@ class ClientsService:
     ) -> Issued:
         caller.require_admin("manage clients")
         self._require_otp_enabled()
-        user = await self._store.get_user(user_id)
+        user = await self._d.store.get_user(user_id)
         if user is None:
             raise NotFound("No such client.")
         if user.revoked_at is not None:
             raise Conflict("This user is revoked; add a new user instead.")
-        now = self._clock.now()
+        now = self._d.clock.now()
         validity = self._validity(valid_for)
         async with self._issuing:
             await self._require_room_for_an_otp(now, replacing_for=user.id)
             issued = await self._issue(user, validity, base_url, now)
-        await self._audit.record(
+        await self._d.audit.record(
             "client.otp",
             "ok",
             caller.context,
@@ -268,44 +276,44 @@ class ClientsService:
             target=user.id,
             otp_expires_at=iso(issued.otp_expires_at),
         )
-        self._events.publish(ClientsChanged())
+        self._d.events.publish(ClientsChanged())
         return issued
 
-    async def revoke_user(self, caller: Caller, user_id: str) -> dict[str, Any]:
+    async def revoke_user(self, caller: Caller, user_id: str) -> ClientView:
         caller.require_admin("manage clients")
-        user = await self._store.get_user(user_id)
+        user = await self._d.store.get_user(user_id)
         if user is None:
             raise NotFound("No such client.")
         if user.id == caller.user.id:
             raise Conflict("You cannot revoke yourself; ask another administrator.")
-        now = self._clock.now()
+        now = self._d.clock.now()
         # OTPs first, so that no redemption can start enrolling a device after this.
-        for o in await self._store.pending_otps():
+        for o in await self._d.store.pending_otps():
             if o.user_id == user_id:
-                await self._store.finish_otp(o.id, OtpState.REVOKED, now)
-        await self._store.revoke_user(user_id, now)
-        devices = await self._store.list_devices(user_id)
+                await self._d.store.finish_otp(o.id, OtpState.REVOKED, now)
+        await self._d.store.revoke_user(user_id, now)
+        devices = await self._d.store.list_devices(user_id)
         ids = [d.id for d in devices if d.revoked_at is None]
         if ids:
-            await self._store.revoke_devices(ids, now)
+            await self._d.store.revoke_devices(ids, now)
         self._cut(frozenset(d.id for d in devices))
-        await self._audit.record(
+        await self._d.audit.record(
             "client.revoke", "ok", caller.context, actor=caller.user, target=user.id, devices=ids
         )
-        self._events.publish(ClientsChanged())
+        self._d.events.publish(ClientsChanged())
         return await self.client(user_id)
 
-    async def revoke_device(self, caller: Caller, user_id: str, device_id: str) -> dict[str, Any]:
+    async def revoke_device(self, caller: Caller, user_id: str, device_id: str) -> ClientView:
         caller.require_admin("manage clients")
-        device = await self._store.get_device(device_id)
+        device = await self._d.store.get_device(device_id)
         if device is None or device.user_id != user_id:
             raise NotFound("No such device for this client.")
         if device.id == caller.session.device_id:
             raise Conflict("You cannot revoke the device you are using.")
         if device.revoked_at is None:
-            await self._store.revoke_devices([device.id], self._clock.now())
+            await self._d.store.revoke_devices([device.id], self._d.clock.now())
         self._cut(frozenset({device.id}))
-        await self._audit.record(
+        await self._d.audit.record(
             "device.revoke",
             "ok",
             caller.context,
@@ -313,39 +321,37 @@ class ClientsService:
             target=user_id,
             device_id=device.id,
         )
-        self._events.publish(ClientsChanged())
+        self._d.events.publish(ClientsChanged())
         return await self.client(user_id)
 
     async def join_link_of_pending(self, caller: Caller, user_id: str, base_url: str) -> str:
         caller.require_admin("manage clients")
-        now = self._clock.now()
-        for o in await self._store.pending_otps():
+        now = self._d.clock.now()
+        for o in await self._d.store.pending_otps():
             if o.user_id == user_id and o.is_live(now) and o.sealed is not None:
-                return self._join_link(self._sealer.open(o.sealed), base_url)
+                return self._join_link(self._d.sealer.open(o.sealed), base_url)
         raise NotFound("This client has no pending one-time password.")
 
     async def expire_due(self) -> int:
         """Finish every pending OTP past its expiry (wiping its copies); returns how many."""
-        now = self._clock.now()
+        now = self._d.clock.now()
         count = 0
-        for o in await self._store.pending_otps():
-            if now >= o.expires_at and await self._store.finish_otp(o.id, OtpState.EXPIRED, now):
+        for o in await self._d.store.pending_otps():
+            if now >= o.expires_at and await self._d.store.finish_otp(o.id, OtpState.EXPIRED, now):
                 count += 1
         if count:
-            self._events.publish(ClientsChanged())
+            self._d.events.publish(ClientsChanged())
         return count
 
     async def next_expiry(self) -> datetime | None:
-        pending = await self._store.pending_otps()
+        pending = await self._d.store.pending_otps()
         return min((o.expires_at for o in pending), default=None)
 
     # --- helpers ----------------------------------------------------------------------
 
     def _cut(self, device_ids: frozenset[str]) -> None:
         """End sessions and live connections of these devices now."""
-        self._sessions.close_devices(device_ids)
-        if device_ids:
-            self._events.publish(DevicesRevoked(device_ids))
+        self._auth.end_devices(device_ids)
 
     async def _require_room_for_an_otp(
         self, now: datetime, replacing_for: str | None = None
@@ -354,10 +360,10 @@ class ClientsService:
         pending OTPs: refuse one more (a new OTP for a user replaces theirs)."""
         pending = [
             o
-            for o in await self._store.pending_otps()
+            for o in await self._d.store.pending_otps()
             if o.expires_at > now and o.user_id != replacing_for
         ]
-        limit = self._settings.max_pending_otps
+        limit = self._d.settings.max_pending_otps
         if len(pending) >= limit:
             raise Conflict(
                 f"{limit} one-time passwords are already pending, the most this server keeps "
@@ -369,16 +375,16 @@ class ClientsService:
         self, user: User, validity: timedelta, base_url: str, now: datetime, *, new: bool = False
     ) -> Issued:
         """A fresh OTP for ``user`` (``new``: the user is stored with it, atomically)."""
-        canonical = otp_rules.generate(self._randbelow)
+        canonical = otp_rules.generate(self._d.randbelow)
         record = OtpRecord(
-            id=uuid.uuid4().hex,
+            id=self._d.new_id(),
             user_id=user.id,
-            digest=otp_rules.digest(self._otp_key, canonical),
+            digest=otp_rules.digest(self._d.otp_key, canonical),
             created_at=now,
             expires_at=now + validity,
-            sealed=self._sealer.seal(canonical),
+            sealed=self._d.sealer.seal(canonical),
         )
-        await self._store.add_otp(record, new_user=user if new else None)
+        await self._d.store.add_otp(record, new_user=user if new else None)
         view = await self.client(user.id)
         return Issued(
             client=view,
@@ -388,7 +394,7 @@ class ClientsService:
         )
 
     def _join_link(self, canonical: str, base_url: str) -> str:
-        project = self._project.project
+        project = self._d.project.project
         external = None
         name = None
         if project is not None:
@@ -397,19 +403,19 @@ class ClientsService:
                 external = project.server.external_address
         return JoinLink(
             base_url=base_url,
-            server_id=self._server_id,
-            fingerprint=self._fingerprint,
+            server_id=self._d.server_id,
+            fingerprint=self._d.fingerprint,
             otp=otp_rules.display(canonical),
             external_url=external,
             server_name=name,
         ).to_url()
 
     def _validity(self, valid_for: timedelta | None) -> timedelta:
-        validity = self._settings.otp_default_validity if valid_for is None else valid_for
+        validity = self._d.settings.otp_default_validity if valid_for is None else valid_for
         if validity < timedelta(seconds=1):
             raise InvalidInput("The validity must be at least one second.", field="valid_for_s")
-        if validity > self._settings.otp_max_validity:
-            limit = self._settings.otp_max_validity
+        if validity > self._d.settings.otp_max_validity:
+            limit = self._d.settings.otp_max_validity
             raise InvalidInput(
                 f"A one-time password may be valid for at most {limit.total_seconds() / 3600:g} "
                 f"hours ({int(limit.total_seconds())} seconds).",
@@ -427,18 +433,5 @@ class ClientsService:
             raise InvalidInput("paths must be among: local, cloud.", field="paths") from exc
 
     def _require_otp_enabled(self) -> None:
-        if not self._project.system.use_otp_authentication:
+        if not self._d.project.system.use_otp_authentication:
             raise OtpDisabled("One-time passwords are disabled in this project.")
-
-
-def qr_image(link: str, fmt: str) -> tuple[bytes, str]:
-    """The QR code of a join link as PNG or SVG bytes, with its media type."""
-    qr = segno.make(link, error="m")
-    buf = io.BytesIO()
-    if fmt == "png":
-        qr.save(buf, kind="png", scale=8, border=4)
-        return buf.getvalue(), "image/png"
-    if fmt == "svg":
-        qr.save(buf, kind="svg", scale=8, border=4, xmldecl=False, svgns=True)
-        return buf.getvalue(), "image/svg+xml"
-    raise InvalidInput("QR format must be png or svg.")

@@ -1,156 +1,92 @@
-"""Assembly of the services for one server (explicit; nothing is global)."""
+"""The services of one server, as the adapters see them (assembled in ``domogate/assembly.py``).
+
+Adapters reach the server's state only through these use cases: the store stays private.
+"""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from domogate.security.passwords import Passwords
-from domogate.security.sealing import Sealer
 from domogate.services.audit import AuditLog
 from domogate.services.auth import AuthService
-from domogate.services.bus import Bus
 from domogate.services.clients import ClientsService
 from domogate.services.deploy import DeployService
+from domogate.services.deps import Deps
 from domogate.services.events import EventHub
-from domogate.services.hashing import PasswordWorker
+from domogate.services.expiry import ExpiryJob
 from domogate.services.maintenance import MaintenanceService
 from domogate.services.objects import ObjectsService
-from domogate.services.ports import AccountStore, Clock
+from domogate.services.ports import Bus, Clock, SetupCodes
 from domogate.services.project_state import ProjectState
-from domogate.services.service_password import ServicePasswordGuard, SetupCodes
-from domogate.services.sessions import Presence, SessionRegistry
+from domogate.services.service_password import ServicePasswordGuard
 from domogate.settings import ServerSettings
 
 
-@dataclass
 class Services:
-    settings: ServerSettings
-    store: AccountStore
-    clock: Clock
-    server_id: str
-    fingerprint: str | None
-    events: EventHub
-    project: ProjectState
-    sessions: SessionRegistry
-    presence: Presence
-    passwords: PasswordWorker
-    audit: AuditLog
-    auth: AuthService
-    clients: ClientsService
-    deploy: DeployService
-    objects: ObjectsService
-    maintenance: MaintenanceService
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        bus: Bus,
+        setup_codes: SetupCodes,
+        deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._d = deps
+        guard = ServicePasswordGuard(deps, setup_codes)
+        self.auth = AuthService(deps)
+        self.clients = ClientsService(deps, self.auth)
+        self.deploy = DeployService(deps, guard, before_commit=deploy_before_commit)
+        self.maintenance = MaintenanceService(deps, guard, self.auth)
+        self.objects = ObjectsService(
+            bus=bus,
+            project=deps.project,
+            events=deps.events,
+            clock=deps.clock,
+            throttle=deps.settings.throttle.commands_per_user,
+        )
+        self.expiry = ExpiryJob(deps, self.clients, self.auth)
+
+    # What adapters may read of the server (read-only views, not the store).
+    @property
+    def settings(self) -> ServerSettings:
+        return self._d.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self._d.clock
+
+    @property
+    def server_id(self) -> str:
+        return self._d.server_id
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self._d.fingerprint
+
+    @property
+    def events(self) -> EventHub:
+        return self._d.events
+
+    @property
+    def project(self) -> ProjectState:
+        return self._d.project
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._d.audit
+
+    async def hash_password(self, password: str) -> str:
+        return await self._d.passwords.hash(password)
 
     async def start(self) -> None:
-        await self.project.load(self.store)
+        """Load the deployed project and start the bus (the server's lifespan starts the
+        expiry job, :attr:`expiry`, next to it)."""
+        await self._d.project.load(self._d.store)
         await self.objects.start()
 
     async def close(self) -> None:
+        await self.expiry.stop()
         await self.objects.stop()
-        await self.audit.close()
-        self.passwords.close()
-        await self.store.close()
-
-
-def build_services(
-    *,
-    settings: ServerSettings,
-    store: AccountStore,
-    clock: Clock,
-    server_id: str,
-    otp_key: bytes,
-    seal_key: bytes,
-    fingerprint: str | None,
-    setup_codes: SetupCodes,
-    randbelow: Callable[[int], int] = secrets.randbelow,
-    bus: Bus,
-    deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
-) -> Services:
-    events = EventHub()
-    project = ProjectState()
-    sessions = SessionRegistry(settings.session_ttl)
-    presence = Presence()
-    passwords = PasswordWorker(Passwords(settings.argon2), settings.password_workers)
-    audit = AuditLog(store, clock, aggregation_window_s=settings.audit_aggregation_window_s)
-    guard = ServicePasswordGuard(
-        settings=settings,
-        clock=clock,
-        project=project,
-        passwords=passwords,
-        setup_codes=setup_codes,
-    )
-    sealer = Sealer(seal_key)
-    auth = AuthService(
-        settings=settings,
-        store=store,
-        clock=clock,
-        project=project,
-        sessions=sessions,
-        passwords=passwords,
-        audit=audit,
-        events=events,
-        server_id=server_id,
-        otp_key=otp_key,
-    )
-    clients = ClientsService(
-        settings=settings,
-        store=store,
-        clock=clock,
-        project=project,
-        sessions=sessions,
-        presence=presence,
-        audit=audit,
-        events=events,
-        server_id=server_id,
-        otp_key=otp_key,
-        sealer=sealer,
-        fingerprint=fingerprint,
-        randbelow=randbelow,
-    )
-    deploy = DeployService(
-        settings=settings,
-        store=store,
-        clock=clock,
-        project=project,
-        audit=audit,
-        events=events,
-        guard=guard,
-        before_commit=deploy_before_commit,
-    )
-    objects = ObjectsService(
-        bus=bus,
-        project=project,
-        events=events,
-        clock=clock,
-        throttle=settings.throttle.commands_per_user,
-    )
-    return Services(
-        settings=settings,
-        store=store,
-        clock=clock,
-        server_id=server_id,
-        fingerprint=fingerprint,
-        events=events,
-        project=project,
-        sessions=sessions,
-        presence=presence,
-        passwords=passwords,
-        audit=audit,
-        auth=auth,
-        clients=clients,
-        deploy=deploy,
-        objects=objects,
-        maintenance=MaintenanceService(
-            settings=settings,
-            store=store,
-            clock=clock,
-            project=project,
-            guard=guard,
-            audit=audit,
-            events=events,
-            server_id=server_id,
-            fingerprint=fingerprint,
-        ),
-    )
+        await self._d.audit.close()
+        self._d.passwords.close()
+        await self._d.store.close()

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
 
-from domogate.core.accounts import ProjectVersion, User, UserOrigin
+from domogate.core.accounts import ProjectVersion, User, UserOrigin, unnamed_slot
 from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
 from domogate.errors import Conflict, DomogateError, InvalidCredentials, InvalidInput
-from domogate.services.audit import AuditLog
 from domogate.services.context import RequestContext
-from domogate.services.events import EventHub, ProjectChanged
-from domogate.services.ports import AccountStore, Clock
-from domogate.services.project_state import DeployedProject, ProjectState
+from domogate.services.deps import Deps
+from domogate.services.events import ProjectChanged
+from domogate.services.ports import AccountStore
+from domogate.services.project_state import DeployedProject
 from domogate.services.service_password import ServicePasswordGuard
-from domogate.settings import ServerSettings
 
 
 @dataclass(frozen=True)
@@ -44,37 +41,15 @@ class DeployResult:
     # the project's: the server's decision stands.
     admin_differs: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "name": self.name,
-            "users_created": self.users_created,
-            "users_updated": self.users_updated,
-            "users_removed": self.users_removed,
-            "users_kept": self.users_kept,
-            "admin_differs": self.admin_differs,
-        }
-
 
 class DeployService:
     def __init__(
         self,
-        *,
-        settings: ServerSettings,
-        store: AccountStore,
-        clock: Clock,
-        project: ProjectState,
-        audit: AuditLog,
-        events: EventHub,
+        deps: Deps,
         guard: ServicePasswordGuard,
         before_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._settings = settings
-        self._store = store
-        self._clock = clock
-        self._project = project
-        self._audit = audit
-        self._events = events
+        self._d = deps
         self._guard = guard
         self._before_commit = before_commit
         self._lock = asyncio.Lock()  # one deploy at a time: versions are sequential
@@ -83,12 +58,12 @@ class DeployService:
         self, ctx: RequestContext, *, setup_code: str | None, password: str | None
     ) -> DeployGrant:
         """Check the credentials first, before anything of the project is read."""
-        version = self._project.version or 0
-        service_hash = self._project.system.password
+        version = self._d.project.version or 0
+        service_hash = self._d.project.system.password
         try:
             await self._guard.check(ctx, password=password, setup_code=setup_code)
         except DomogateError as exc:
-            await self._audit.record_failure("deploy", exc.code, ctx)
+            await self._d.audit.record_failure("deploy", exc.code, ctx)
             raise
         return DeployGrant(version, service_hash is None, service_hash, password)
 
@@ -99,7 +74,7 @@ class DeployService:
                 # A grant holds for the secret it was checked against: if the service
                 # password changed while this body was arriving (a rotation after a leak),
                 # the old password must not still apply a project.
-                current_hash = self._project.system.password
+                current_hash = self._d.project.system.password
                 if current_hash != grant.service_hash and not (
                     # the same password, hashed anew by a deploy meanwhile
                     current_hash is not None
@@ -111,7 +86,7 @@ class DeployService:
                         "deploy again with the current one."
                     )
                 # A setup code authorises only the deploy it was given for.
-                if grant.by_setup_code and (self._project.version or 0) != grant.version:
+                if grant.by_setup_code and (self._d.project.version or 0) != grant.version:
                     raise Conflict(
                         "Another deploy changed the project while this one was being sent; "
                         "deploy again."
@@ -119,10 +94,10 @@ class DeployService:
                 project = validate_project_data(data, file="deployed project")
                 result = await self._switch(project, ctx)
         except DomogateError as exc:
-            await self._audit.record("deploy", exc.code, ctx)
+            await self._d.audit.record("deploy", exc.code, ctx)
             raise
-        await self._audit.record("deploy", "ok", ctx, actor_name="integrator", **result.to_dict())
-        self._events.publish(ProjectChanged(result.version))
+        await self._d.audit.record("deploy", "ok", ctx, actor_name="integrator", **asdict(result))
+        self._d.events.publish(ProjectChanged(result.version))
         return result
 
     async def deploy(
@@ -138,10 +113,10 @@ class DeployService:
         return await self.apply(ctx, grant, data)
 
     async def _switch(self, project: Project, ctx: RequestContext) -> DeployResult:
-        now = self._clock.now()
+        now = self._d.clock.now()
         groups = set(project.group_names())
-        existing = await self._store.list_users()
-        devices = await self._store.list_devices()
+        existing = await self._d.store.list_users()
+        devices = await self._d.store.list_devices()
         with_devices = {d.user_id for d in devices if d.revoked_at is None}
         by_key = {name_key(u.name): u for u in existing if u.name}
         wanted = {name_key(u.name): u for u in project.users}
@@ -155,7 +130,7 @@ class DeployService:
             if old is None:
                 upserts.append(
                     User(
-                        id=uuid.uuid4().hex,
+                        id=self._d.new_id(),
                         name=pu.name,
                         group=pu.group,
                         admin=pu.admin,
@@ -204,9 +179,7 @@ class DeployService:
                 if u.id in with_devices:
                     kept.append(u.name or u.id)  # never silently delete someone with devices
                     if u.group not in groups:
-                        orphans.append(
-                            u.name or f"an unnamed slot added {u.created_at:%Y-%m-%d %H:%M} UTC"
-                        )
+                        orphans.append(_who(u))
                 else:
                     delete_ids.append(u.id)
                     removed.append(u.name or u.id)
@@ -220,27 +193,40 @@ class DeployService:
                 users=sorted(orphans),
             )
 
-        previous = self._project.version or 0
+        previous = self._d.project.version or 0
         version = ProjectVersion(
             version=previous + 1,
             data=project_to_data(project),
             deployed_at=now,
             deployed_by=ctx.source,
         )
-        await self._store.deploy_project(
+        await self._d.store.deploy_project(
             version, upserts, delete_ids, before_commit=self._before_commit
         )
-        self._project.current = DeployedProject(version.version, project)
+        self._d.project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:
             self._guard.setup_codes.discard_setup_code()
         return DeployResult(
             version.version, project.name, created, updated, removed, kept, admin_differs
         )
 
+    async def set_password(self, name: str, password_hash: str) -> User | None:
+        """Local operator (the demo): a user's password hash, by name; None if no such
+        user."""
+        user = await self._d.store.find_user_by_name(name)
+        if user is not None:
+            user = replace(user, password_hash=password_hash)
+            await self._d.store.update_user(user)
+        return user
+
+    async def find_user(self, name: str) -> User | None:
+        """Local operator: the user of this name (revoked ones included)."""
+        return await self._d.store.find_user_by_name(name)
+
 
 def _who(user: User) -> str:
     """How a user is named in messages: its name, or when its unnamed slot was added."""
-    return user.name or f"an unnamed slot added {user.created_at:%Y-%m-%d %H:%M} UTC"
+    return user.name or f"an {unnamed_slot(user.created_at)}"
 
 
 async def set_admin(store: AccountStore, name: str, admin: bool) -> User:

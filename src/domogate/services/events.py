@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from domogate.services.bus import BusStatus
+    from domogate.services.ports import BusStatus
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from domogate.security.passwords import Passwords
+from domogate.services.ports import PasswordHasher
 
 
 class PasswordWorker:
-    def __init__(self, passwords: Passwords, workers: int = 2) -> None:
+    def __init__(self, passwords: PasswordHasher, workers: int = 2) -> None:
         self.passwords = passwords
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
 

@@ -10,15 +10,13 @@ Sessions are in-memory random tokens of which only a SHA-256 digest is kept.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from domogate import __version__
-from domogate.core.accounts import AuditEvent, User
+from domogate.core.accounts import AuditEvent, User, unnamed_slot
 from domogate.core.times import iso
 from domogate.errors import (
     Conflict,
@@ -26,13 +24,12 @@ from domogate.errors import (
     NotFound,
     Unauthenticated,
 )
-from domogate.services.audit import AuditLog
+from domogate.services.auth import AuthService
 from domogate.services.context import RequestContext
-from domogate.services.events import ClientsChanged, EventHub
-from domogate.services.ports import AccountStore, Clock
-from domogate.services.project_state import ProjectState
+from domogate.services.deps import Deps
+from domogate.services.events import ClientsChanged
 from domogate.services.service_password import ServicePasswordGuard
-from domogate.settings import ServerSettings
+from domogate.services.tokens import ExpiringTokens, digest
 
 MAX_SESSIONS = 64
 ACTOR = "maintenance"
@@ -44,35 +41,14 @@ class MaintenanceSession:
     expires_at: datetime
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class MaintenanceService:
-    def __init__(
-        self,
-        *,
-        settings: ServerSettings,
-        store: AccountStore,
-        clock: Clock,
-        project: ProjectState,
-        guard: ServicePasswordGuard,
-        audit: AuditLog,
-        events: EventHub,
-        server_id: str,
-        fingerprint: str | None,
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self._clock = clock
-        self._project = project
+    def __init__(self, deps: Deps, guard: ServicePasswordGuard, auth: AuthService) -> None:
+        self._d = deps
         self._guard = guard
-        self._audit = audit
-        self._events = events
-        self._server_id = server_id
-        self._fingerprint = fingerprint
-        # digest -> expiry; insertion order is creation order (constant TTL).
-        self._sessions: OrderedDict[str, datetime] = OrderedDict()
+        self._auth = auth
+        self._sessions: ExpiringTokens[None] = ExpiringTokens(
+            deps.settings.session_ttl, max_live=MAX_SESSIONS
+        )
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -81,49 +57,46 @@ class MaintenanceService:
         try:
             await self._guard.check(ctx, password=password, setup_code_allowed=False)
         except DomogateError as exc:
-            await self._audit.record_failure("maintenance.unlock", exc.code, ctx, actor_name=ACTOR)
+            await self._d.audit.record_failure(
+                "maintenance.unlock", exc.code, ctx, actor_name=ACTOR
+            )
             raise
-        await self._audit.record("maintenance.unlock", "ok", ctx, actor_name=ACTOR)
+        await self._d.audit.record("maintenance.unlock", "ok", ctx, actor_name=ACTOR)
         return self._open_session()
 
     def _open_session(self) -> MaintenanceSession:
-        now = self._clock.now()
-        self._purge(now)
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)
         token = secrets.token_urlsafe(32)
-        expires = now + self._settings.session_ttl
-        self._sessions[_digest(token)] = expires
+        expires = self._sessions.add(digest(token), None, self._d.clock.now())
         return MaintenanceSession(token, expires)
-
-    def _purge(self, now: datetime) -> None:
-        while self._sessions:
-            digest, expires = next(iter(self._sessions.items()))
-            if expires > now:
-                break
-            del self._sessions[digest]
 
     def check(self, token: str) -> None:
         """``Unauthenticated`` unless ``token`` is a live maintenance session."""
-        now = self._clock.now()
-        self._purge(now)
-        expires = self._sessions.get(_digest(token))
-        if expires is None or expires <= now:
+        now = self._d.clock.now()
+        self._sessions.purge(now)
+        entry = self._sessions.peek(digest(token))
+        if entry is None or entry[1] <= now:
             raise Unauthenticated(
                 "The maintenance session has ended or is unknown: enter the service password."
             )
 
+    def is_live_token(self, token: str) -> bool:
+        try:
+            self.check(token)
+        except DomogateError:
+            return False
+        return True
+
     def lock(self, token: str) -> None:
-        self._sessions.pop(_digest(token), None)
+        self._sessions.discard(digest(token))
 
     # --- what the page shows ------------------------------------------------------------
 
     async def overview(self, token: str, audit_limit: int = 50) -> dict[str, Any]:
         self.check(token)
-        stored = await self._store.current_project()
-        project = self._project.project
-        users = await self._store.list_users()
-        devices = await self._store.list_devices()
+        stored = await self._d.store.current_project()
+        project = self._d.project.project
+        users = await self._d.store.list_users()
+        devices = await self._d.store.list_devices()
         live_devices: dict[str, int] = {}
         for d in devices:
             if d.revoked_at is None:
@@ -131,11 +104,11 @@ class MaintenanceService:
         rows = sorted((self._user_row(u, live_devices.get(u.id, 0)) for u in users), key=_order)
         return {
             "server": {
-                "id": self._server_id,
-                "fingerprint": self._fingerprint,
+                "id": self._d.server_id,
+                "fingerprint": self._d.fingerprint,
                 "software_version": __version__,
-                "address": f"{self._settings.host}:{self._settings.port}",
-                "https": not self._settings.insecure_http,
+                "address": f"{self._d.settings.host}:{self._d.settings.port}",
+                "https": not self._d.settings.insecure_http,
             },
             "project": None
             if project is None or stored is None
@@ -155,13 +128,13 @@ class MaintenanceService:
         }
 
     async def recent_audit(self, limit: int) -> list[AuditEvent]:
-        return await self._audit.list(limit=limit)
+        return await self._d.audit.list(limit=limit)
 
     @staticmethod
     def _user_row(user: User, devices: int) -> dict[str, Any]:
         return {
             "id": user.id,
-            "name": user.name or f"(unnamed slot added {user.created_at:%Y-%m-%d %H:%M} UTC)",
+            "name": user.name or f"({unnamed_slot(user.created_at)})",
             "named": user.name is not None,
             "group": user.group,
             "admin": user.admin,
@@ -177,7 +150,7 @@ class MaintenanceService:
     ) -> dict[str, Any]:
         """Grant or remove the admin flag; the user's row as the overview shows it."""
         self.check(token)
-        user = await self._store.get_user(user_id)
+        user = await self._d.store.get_user(user_id)
         if user is None:
             raise NotFound("No such user.")
         if admin and user.revoked_at is not None:
@@ -185,12 +158,13 @@ class MaintenanceService:
         action = "admin.grant" if admin else "admin.revoke"
         if user.admin != admin:
             user = replace(user, admin=admin, admin_set_on_server=True)
-            await self._store.update_user(user)
-            await self._audit.record(action, "ok", ctx, actor_name=ACTOR, target=user.id)
-            self._events.publish(ClientsChanged())
+            await self._d.store.update_user(user)
+            await self._d.audit.record(action, "ok", ctx, actor_name=ACTOR, target=user.id)
+            self._auth.user_changed(user)
+            self._d.events.publish(ClientsChanged())
         else:
-            await self._audit.record(action, "unchanged", ctx, actor_name=ACTOR, target=user.id)
-        devices = [d for d in await self._store.list_devices(user.id) if d.revoked_at is None]
+            await self._d.audit.record(action, "unchanged", ctx, actor_name=ACTOR, target=user.id)
+        devices = [d for d in await self._d.store.list_devices(user.id) if d.revoked_at is None]
         return self._user_row(user, len(devices))
 
 

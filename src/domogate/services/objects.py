@@ -18,7 +18,6 @@ from domogate.core.project import Project, ProjectObject
 from domogate.core.throttle import BucketSpec, TokenBucket
 from domogate.core.values import JsonValue
 from domogate.errors import Forbidden, NotFound, RateLimited
-from domogate.services.bus import Bus, BusStatus
 from domogate.services.context import Caller
 from domogate.services.events import (
     BusStatusChanged,
@@ -27,7 +26,7 @@ from domogate.services.events import (
     ObjectStateChanged,
     ProjectChanged,
 )
-from domogate.services.ports import Clock
+from domogate.services.ports import Bus, BusStatus, Clock
 from domogate.services.project_state import ProjectState
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,16 @@
-"""Ports: what the services need from the outside world, as Protocols.
+"""Ports: everything the services need from the outside world, in one place.
 
 ``storage/`` implements :class:`AccountStore` (SQLite by default, PostgreSQL for the
-cloud); tests may use the same implementation on a temporary SQLite file.
+cloud); ``bus/`` implements :class:`Bus`; ``security/`` the :class:`Sealer` and the
+:class:`PasswordHasher`; the data folder the :class:`SetupCodes`. The composition root
+(``domogate/assembly.py``) plugs them in; tests use the same store on a temporary SQLite
+file and the fakes of ``tests/fakes.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +23,17 @@ from domogate.core.accounts import (
     ProjectVersion,
     User,
 )
+from domogate.core.project import ProjectObject
+from domogate.core.values import JsonValue
+
+IdSource = Callable[[], str]
+"""A fresh unique id (hex) for users, devices and OTP records."""
+
+TokenSource = Callable[[], str]
+"""A fresh unguessable token (256 bits, URL-safe) for sessions."""
+
+RandBelow = Callable[[int], int]
+"""``randbelow(n)``: a uniform integer in ``[0, n)`` from a CSPRNG (OTP generation)."""
 
 
 class Clock(Protocol):
@@ -102,3 +117,77 @@ class AccountStore(Protocol):
         the number deleted."""
 
     async def close(self) -> None: ...
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+class Sealer(Protocol):
+    """Authenticated encryption of a pending OTP, so that admins may display it again."""
+
+    def seal(self, plaintext: str) -> bytes: ...
+    def open(self, sealed: bytes) -> str: ...
+
+
+class PasswordHasher(Protocol):
+    """Argon2id (parameters recorded in the hash); slow and blocking, so the services run
+    it in a bounded pool (``services/hashing.py``)."""
+
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """False for a wrong password and for no hash at all, at the same cost."""
+
+
+class SetupCodes(Protocol):
+    """The setup code printed at the server's first start (the data folder keeps it)."""
+
+    def check_setup_code(self, typed: str) -> bool: ...
+    def discard_setup_code(self) -> None: ...
+
+
+# --- the bus ------------------------------------------------------------------------------
+# A bus speaks in group addresses (``"1/2/3"``), datapoint types (``"9.001"``) and JSON
+# values (see :mod:`domogate.core.values`); payload encoding stays inside the adapter
+# (``bus/simulated.py``, ``bus/knx.py``).
+
+
+@dataclass(frozen=True)
+class BusStatus:
+    """How the bus is doing, as shown to admins."""
+
+    adapter: str  # "simulated" or "knx"
+    connected: bool
+    detail: str = ""  # e.g. "tunnelling to 127.0.0.1:3671" or why it is down
+
+
+class BusListener(Protocol):
+    """What the bus reports to the services (called on the event loop; must not block)."""
+
+    def on_value(self, address: str, value: JsonValue) -> None:
+        """A GroupValueWrite or GroupValueResponse seen on ``address``, decoded with the
+        datapoint type given for it by :meth:`Bus.configure`."""
+
+    def on_status(self, status: BusStatus) -> None:
+        """The connection went up or down (also called once at start)."""
+
+
+class Bus(Protocol):
+    @property
+    def status(self) -> BusStatus: ...
+
+    async def start(self, listener: BusListener) -> None:
+        """Begin connecting (returns without waiting for the connection) and keep
+        reconnecting on its own until :meth:`stop`."""
+
+    async def configure(self, objects: Sequence[ProjectObject]) -> None:
+        """The deployed project's objects: which addresses to decode (and as what), and
+        which state addresses to read, now if connected and again after each reconnect.
+        The simulated bus also builds its building from them."""
+
+    async def write(self, address: str, dpt: str, value: JsonValue) -> None:
+        """Send a GroupValueWrite. Returns once it is handed to the bus; raises
+        :class:`~domogate.errors.BusUnavailable` at once when the bus is down and
+        :class:`~domogate.errors.ValueInvalid` when the value does not fit ``dpt``."""
+
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""

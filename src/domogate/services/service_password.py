@@ -11,48 +11,31 @@ the person standing at the server. The check comes before anything else of the r
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from domogate.core.throttle import source_key
 from domogate.errors import Conflict, InvalidCredentials, SetupCodeInvalid
 from domogate.services.context import RequestContext
-from domogate.services.hashing import PasswordWorker
-from domogate.services.ports import Clock
-from domogate.services.project_state import ProjectState
+from domogate.services.deps import Deps
+from domogate.services.ports import SetupCodes
 from domogate.services.throttling import KeyedBuckets, take_all
-from domogate.settings import ServerSettings
+
+__all__ = ["ServicePasswordGuard", "SetupCodes"]
 
 REMOTE = "remote"
 LOCAL = "local"
 
 
-class SetupCodes(Protocol):
-    def check_setup_code(self, typed: str) -> bool: ...
-    def discard_setup_code(self) -> None: ...
-
-
 class ServicePasswordGuard:
-    def __init__(
-        self,
-        *,
-        settings: ServerSettings,
-        clock: Clock,
-        project: ProjectState,
-        passwords: PasswordWorker,
-        setup_codes: SetupCodes,
-    ) -> None:
-        t = settings.throttle
-        self._local_sources = frozenset(settings.local_sources)
-        self._clock = clock
-        self._project = project
-        self._passwords = passwords
+    def __init__(self, deps: Deps, setup_codes: SetupCodes) -> None:
+        self._d = deps
+        t = deps.settings.throttle
+        self._local_sources = frozenset(deps.settings.local_sources)
         self.setup_codes = setup_codes
         self._per_source = KeyedBuckets(t.service_per_source)
         self._total = {REMOTE: KeyedBuckets(t.service_global), LOCAL: KeyedBuckets(t.service_local)}
 
     async def verify(self, service_hash: str, password: str) -> bool:
         """Compare only (no throttling): for re-checking a grant already counted."""
-        return await self._passwords.verify(service_hash, password)
+        return await self._d.passwords.verify(service_hash, password)
 
     def is_local(self, ctx: RequestContext) -> bool:
         return ctx.source in self._local_sources
@@ -69,11 +52,11 @@ class ServicePasswordGuard:
         code) or raise. Throttled before anything is compared."""
         scope = LOCAL if self.is_local(ctx) else REMOTE
         total = self._total[scope]
-        now_m = self._clock.monotonic()
+        now_m = self._d.clock.monotonic()
         # Reserved before the (slow) comparison so that parallel guesses cannot all slip
         # through on the last token; an accepted secret gives it back.
         take_all(now_m, (self._per_source, source_key(ctx.source)), (total, scope))
-        current = self._project.project
+        current = self._d.project.project
         service_hash = current.system.password if current else None
         if service_hash is None:
             if not setup_code_allowed:
@@ -93,6 +76,6 @@ class ServicePasswordGuard:
                 raise InvalidCredentials(
                     "This server already has a project: give its service password."
                 )
-            if not await self._passwords.verify(service_hash, password):
+            if not await self._d.passwords.verify(service_hash, password):
                 raise InvalidCredentials("Wrong service password.")
-        total.refund(scope, self._clock.monotonic())
+        total.refund(scope, self._d.clock.monotonic())

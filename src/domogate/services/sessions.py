@@ -6,15 +6,15 @@ again with their keys. Tokens are 256-bit random values; only their SHA-256 is k
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domogate.core.accounts import ConnectionPath
 from domogate.errors import Unauthenticated
+from domogate.services.ports import TokenSource
+from domogate.services.tokens import ExpiringTokens, digest
 
 
 @dataclass(frozen=True)
@@ -28,62 +28,72 @@ class Session:
     expires_at: datetime
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 class SessionRegistry:
-    def __init__(self, ttl: timedelta, token_source: Callable[[], str] | None = None) -> None:
+    def __init__(self, ttl: timedelta, token_source: TokenSource | None = None) -> None:
         self.ttl = ttl
-        self._token_source = token_source or (lambda: secrets.token_urlsafe(32))
-        self._by_hash: dict[str, Session] = {}
+        self._token_source = token_source or _new_token
+        self._table: ExpiringTokens[Session] = ExpiringTokens(ttl)
         self._by_device: defaultdict[str, set[str]] = defaultdict(set)
 
     def open(
         self, user_id: str, device_id: str, path: ConnectionPath, source: str, now: datetime
     ) -> tuple[str, Session]:
         token = self._token_source()
-        session = Session(_hash(token), user_id, device_id, path, source, now, now + self.ttl)
-        self._by_hash[session.token_hash] = session
+        session = Session(digest(token), user_id, device_id, path, source, now, now + self.ttl)
+        for gone in self._table.purge(now):
+            self._unindex(gone)
+        self._table.add(session.token_hash, session, now)
         self._by_device[device_id].add(session.token_hash)
         return token, session
 
     def get(self, token: str, now: datetime) -> Session:
-        session = self._by_hash.get(_hash(token))
-        if session is None:
+        token_hash = digest(token)
+        entry = self._table.peek(token_hash)
+        if entry is None:
             raise Unauthenticated()
-        if now >= session.expires_at:
-            self._drop(session.token_hash)
+        if now >= entry[1]:
+            self.drop(token_hash)
             raise Unauthenticated("Session expired; sign in again.")
-        return session
+        return entry[0]
 
     def is_open(self, token_hash: str, now: datetime) -> bool:
-        session = self._by_hash.get(token_hash)
-        return session is not None and now < session.expires_at
+        entry = self._table.peek(token_hash)
+        return entry is not None and now < entry[1]
 
-    def close(self, token: str) -> None:
-        self._drop(_hash(token))
+    def close(self, token: str) -> Session | None:
+        return self.drop(digest(token))
 
-    def close_devices(self, device_ids: set[str] | frozenset[str]) -> int:
-        count = 0
+    def close_devices(self, device_ids: set[str] | frozenset[str]) -> list[Session]:
+        closed: list[Session] = []
         for device_id in device_ids:
             for token_hash in list(self._by_device.get(device_id, ())):
-                self._drop(token_hash)
-                count += 1
-        return count
+                session = self.drop(token_hash)
+                if session is not None:
+                    closed.append(session)
+        return closed
 
-    def purge_expired(self, now: datetime) -> None:
-        for token_hash in [h for h, s in self._by_hash.items() if now >= s.expires_at]:
-            self._drop(token_hash)
+    def purge_expired(self, now: datetime) -> list[Session]:
+        gone = self._table.purge(now)
+        for session in gone:
+            self._unindex(session)
+        return gone
 
-    def _drop(self, token_hash: str) -> None:
-        session = self._by_hash.pop(token_hash, None)
+    def drop(self, token_hash: str) -> Session | None:
+        session = self._table.discard(token_hash)
         if session is not None:
-            tokens = self._by_device.get(session.device_id)
-            if tokens is not None:
-                tokens.discard(token_hash)
-                if not tokens:
-                    del self._by_device[session.device_id]
+            self._unindex(session)
+        return session
+
+    def _unindex(self, session: Session) -> None:
+        tokens = self._by_device.get(session.device_id)
+        if tokens is not None:
+            tokens.discard(session.token_hash)
+            if not tokens:
+                del self._by_device[session.device_id]
 
 
 class Presence:

@@ -14,14 +14,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domogate.core.accounts import AuditEvent, ConnectionPath
+from domogate.core.accounts import ConnectionPath
 from domogate.core.export import export_for_group
 from domogate.core.times import iso
 from domogate.errors import InvalidInput, NotFound, Unauthenticated
 from domogate.services.auth import DeviceProof
-from domogate.services.clients import Issued, qr_image
 from domogate.services.container import Services
-from domogate.services.context import Authenticated, Caller, RequestContext
+from domogate.services.context import Caller, RequestContext
+from domogate.web.views import (
+    audit_json,
+    authenticated_json,
+    bus_json,
+    client_json,
+    clients_json,
+    deploy_json,
+    issued_json,
+    qr_image,
+)
 
 
 class _Body(BaseModel):
@@ -142,51 +151,6 @@ def context_of(request: Request) -> RequestContext:
     return RequestContext(source=request.client.host if request.client else "unknown")
 
 
-def authenticated_json(
-    services: Services, auth: Authenticated, with_token: bool = True
-) -> dict[str, Any]:
-    session: dict[str, Any] = {"expires_at": iso(auth.session.expires_at)}
-    if with_token:
-        session["token"] = auth.token
-    return {
-        "session": session,
-        "user": {
-            "id": auth.user.id,
-            "name": auth.user.name,
-            "group": auth.user.group,
-            "admin": auth.user.admin,
-        },
-        "device": {"id": auth.device.id, "name": auth.device.name},
-        "server_id": services.server_id,
-        "path": auth.session.path.value,
-    }
-
-
-def issued_json(issued: Issued) -> dict[str, Any]:
-    return {
-        "client": issued.client,
-        "otp": issued.otp,
-        "otp_expires_at": iso(issued.otp_expires_at),
-        "join_link": issued.join_link,
-    }
-
-
-def audit_json(event: AuditEvent, names: dict[str, str | None] | None = None) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": iso(event.at),
-        "action": event.action,
-        "outcome": event.outcome,
-        "actor_user_id": event.actor_user_id,
-        "actor_name": event.actor_name,
-        "target": event.target,
-        "target_name": (names or {}).get(event.target) if event.target else None,
-        "source": event.source,
-        "path": event.path.value if event.path else None,
-        "details": event.details,
-    }
-
-
 def deploy_credentials(header: str | None) -> tuple[str | None, str | None]:
     """``(setup_code, password)`` from ``Authorization: Basic base64(user:secret)`` where
     user is ``setup-code`` or ``service``; ``(None, None)`` when absent or malformed (the
@@ -278,14 +242,14 @@ def build_router(services: Services) -> APIRouter:
             body.device.public_key,
             proof=DeviceProof(proof.device_id, proof.challenge, proof.signature) if proof else None,
         )
-        return authenticated_json(services, auth)
+        return authenticated_json(services.server_id, auth)
 
     @r.post("/auth/otp", tags=["auth"])
     async def login_otp(body: OtpLogin, request: Request) -> dict[str, Any]:
         auth = await services.auth.redeem_otp(
             context_of(request), body.otp, body.name, body.device.name, body.device.public_key
         )
-        return authenticated_json(services, auth)
+        return authenticated_json(services.server_id, auth)
 
     @r.post("/auth/challenge", tags=["auth"])
     async def challenge(body: ChallengeIn, request: Request) -> dict[str, Any]:
@@ -304,7 +268,7 @@ def build_router(services: Services) -> APIRouter:
             body.signature,
             current_token=token.strip() if scheme.lower() == "bearer" else None,
         )
-        return authenticated_json(services, auth)
+        return authenticated_json(services.server_id, auth)
 
     @r.post("/auth/logout", status_code=204, tags=["auth"])
     async def logout(request: Request, who: CallerDep) -> Response:
@@ -315,11 +279,8 @@ def build_router(services: Services) -> APIRouter:
 
     @r.get("/me", tags=["auth"])
     async def me(who: CallerDep) -> dict[str, Any]:
-        device = await services.store.get_device(who.session.device_id)
-        if device is None:
-            raise Unauthenticated()
-        auth = Authenticated("", who.session, who.user, device)
-        return authenticated_json(services, auth, with_token=False)
+        auth = await services.auth.me(who)
+        return authenticated_json(services.server_id, auth, with_token=False)
 
     # --- project --------------------------------------------------------------------
     @r.get("/project", tags=["project"])
@@ -351,8 +312,7 @@ def build_router(services: Services) -> APIRouter:
     async def bus(who: CallerDep) -> dict[str, Any]:
         """The bus connection (admins)."""
         who.require_admin("see the bus connection")
-        status = services.objects.bus_status
-        return {"adapter": status.adapter, "connected": status.connected, "detail": status.detail}
+        return bus_json(services.objects.bus_status)
 
     @r.post(
         "/deploy",
@@ -382,13 +342,13 @@ def build_router(services: Services) -> APIRouter:
         grant = await services.deploy.authorise(ctx, setup_code=setup_code, password=password)
         body = await read_model(request, DeployIn)
         result = await services.deploy.apply(ctx, grant, body.project)
-        return result.to_dict()
+        return deploy_json(result)
 
     # --- clients (admins) -------------------------------------------------------------
     @r.get("/clients", tags=["clients"])
     async def list_clients(who: CallerDep) -> dict[str, Any]:
         clients = await services.clients.list_clients(who)
-        return {"clients": clients, "groups": services.project.group_names()}
+        return {"clients": clients_json(clients), "groups": services.project.group_names()}
 
     @r.post("/clients", tags=["clients"])
     async def add_client(body: AddClient, request: Request, who: CallerDep) -> dict[str, Any]:
@@ -427,18 +387,19 @@ def build_router(services: Services) -> APIRouter:
 
     @r.delete("/clients/{user_id}", tags=["clients"])
     async def revoke_user(user_id: str, who: CallerDep) -> dict[str, Any]:
-        return {"client": await services.clients.revoke_user(who, user_id)}
+        return {"client": client_json(await services.clients.revoke_user(who, user_id))}
 
     @r.delete("/clients/{user_id}/devices/{device_id}", tags=["clients"])
     async def revoke_device(user_id: str, device_id: str, who: CallerDep) -> dict[str, Any]:
-        return {"client": await services.clients.revoke_device(who, user_id, device_id)}
+        client = await services.clients.revoke_device(who, user_id, device_id)
+        return {"client": client_json(client)}
 
     # --- audit ------------------------------------------------------------------------
     async def audit_rows(who: Caller, limit: int, user_id: str | None) -> list[dict[str, Any]]:
         """Audit events, newest first, with the current names of their targets."""
         who.require_admin("read the audit log")
         events = await services.audit.list(limit=limit, user_id=user_id)
-        names = {u.id: u.name for u in await services.store.list_users()}
+        names = await services.audit.target_names()
         return [audit_json(e, names) for e in events]
 
     @r.get("/audit", tags=["audit"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +11,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domogate import __version__
-from domogate.errors import DomogateError
 from domogate.services.container import Services
-from domogate.services.events import ClientsChanged, Event
 from domogate.settings import ServerSettings
 from domogate.web import errors
 from domogate.web.api import build_router
@@ -72,54 +68,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _expiry_loop(services: Services, stop: asyncio.Event) -> None:
-    """Finish OTPs when they expire, so admin views show "Expired" on time.
-
-    It sleeps until the next expiry, and wakes up when the client list changes (a new OTP
-    may expire sooner than the one it was waiting for), at most every 0.2 s.
-    """
-    wake = asyncio.Event()
-
-    def on_event(event: Event) -> None:
-        if isinstance(event, ClientsChanged):
-            wake.set()
-
-    unsubscribe = services.events.subscribe(on_event)
-    settings = services.settings
-    next_prune = 0.0
-    try:
-        while not stop.is_set():
-            wake.clear()
-            try:
-                await services.clients.expire_due()
-                services.sessions.purge_expired(services.clock.now())
-                if services.clock.monotonic() >= next_prune:  # audit retention, hourly
-                    next_prune = services.clock.monotonic() + 3600
-                    await services.audit.prune(settings.audit_retention, settings.max_audit_events)
-                nxt = await services.clients.next_expiry()
-                delay = 30.0
-                if nxt is not None:
-                    delay = min(delay, max(0.2, (nxt - services.clock.now()).total_seconds()))
-            except Exception:
-                log.exception("expiry check failed")
-                delay = 5.0
-            await _first_of(stop, wake, delay)
-            await _first_of(stop, asyncio.Event(), 0.2)  # never more often than this
-    finally:
-        unsubscribe()
-
-
-async def _first_of(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
-    """Wait until ``a`` or ``b`` is set, or ``seconds`` have passed."""
-    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
-
-
 class _HubEndpoint:
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
@@ -142,19 +90,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        stop = asyncio.Event()
-        task = (
-            asyncio.get_running_loop().create_task(_expiry_loop(services, stop))
-            if run_background
-            else None
-        )
+        if run_background:
+            services.expiry.start()
         try:
             yield
         finally:
-            stop.set()  # never cancel it in the middle of a query
-            if task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, 5)
+            await services.expiry.stop()  # never cancelled in the middle of a query
             await hub.close_all()
 
     app = FastAPI(
@@ -179,14 +120,7 @@ def create_app(
 
     def is_live_token(token: str) -> bool:
         """A live session, or a live maintenance session (its routes check which)."""
-        try:
-            services.sessions.get(token, services.clock.now())
-        except DomogateError:
-            try:
-                services.maintenance.check(token)
-            except DomogateError:
-                return False
-        return True
+        return services.auth.is_live_token(token) or services.maintenance.is_live_token(token)
 
     # Outermost first: headers on every answer, then bodies bounded, then strangers' bodies
     # refused unread. Callers without a session get small bodies only.

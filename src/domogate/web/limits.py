@@ -98,8 +98,10 @@ class SessionGate:
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
-                return scheme.lower() == "bearer" and bool(token.strip()) and (
-                    self.is_live_token(token.strip())
+                return (
+                    scheme.lower() == "bearer"
+                    and bool(token.strip())
+                    and (self.is_live_token(token.strip()))
                 )
         return False
 

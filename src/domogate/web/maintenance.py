@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from domogate.core.times import iso
 from domogate.errors import Unauthenticated
 from domogate.services.container import Services
-from domogate.web.api import ERROR_RESPONSES, audit_json, context_of
+from domogate.web.api import ERROR_RESPONSES, context_of
+from domogate.web.views import audit_json
 
 
 class Unlock(BaseModel):

@@ -1,11 +1,6 @@
-"""The live channel ``/api/ws``: authentication, fan-out of events, revocation.
-
-It is served as a raw ASGI endpoint, in front of the FastAPI app (see :class:`LiveFirst`),
-because an idle connected client must cost little server memory (DESIGN §8): no framework
-objects per connection, and no task per idle connection. Each connection has a bounded
-send queue; a task drains it only while it holds messages. A slow client never holds up
-the others, and one that cannot keep up is closed (4429) and told why.
-"""
+"""The live hub: admission of sockets (caps), the signed-in receive loop, and the fan-out
+of events (states, bus status, the client list, deploys) to the connections that may see
+them."""
 
 from __future__ import annotations
 
@@ -13,209 +8,36 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
-from collections.abc import Coroutine
-from dataclasses import replace
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from domogate.core.accounts import User
 from domogate.core.throttle import source_key
 from domogate.errors import DomogateError, InvalidInput, TooManyConnections, Unauthenticated
-from domogate.services.bus import BusStatus
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
 from domogate.services.events import (
     BusStatusChanged,
     ClientsChanged,
-    DevicesRevoked,
     Event,
     ObjectStateChanged,
     ProjectChanged,
 )
 from domogate.web.errors import WS_CLOSE
+from domogate.web.live import protocol
+from domogate.web.live.connection import Connection
+from domogate.web.live.transport import Disconnected, RawSocket
+from domogate.web.views import clients_json
 
 log = logging.getLogger(__name__)
 
-LIVE_PATH = "/api/ws"
-WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
-
-
-class Disconnected(Exception):
-    """The client went away."""
-
-
-class RawSocket:
-    """The few WebSocket operations the live channel needs, straight on ASGI."""
-
-    __slots__ = ("closed", "receive", "send")
-
-    def __init__(self, receive: Receive, send: Send) -> None:
-        self.receive = receive
-        self.send = send
-        self.closed = False
-
-    async def receive_text(self) -> str:
-        """The next text message; binary frames are a protocol error (``InvalidInput``)."""
-        message = await self.receive()
-        if message["type"] == "websocket.disconnect":
-            self.closed = True
-            raise Disconnected
-        text = message.get("text")
-        if text is None:
-            raise InvalidInput("Messages must be JSON text frames.")
-        return str(text)
-
-    async def send_text(self, text: str) -> None:
-        if self.closed:
-            raise Disconnected
-        try:
-            await self.send({"type": "websocket.send", "text": text})
-        except OSError as exc:  # uvicorn: the peer is gone
-            self.closed = True
-            raise Disconnected from exc
-
-    async def close(self, code: int, reason: str = "") -> None:
-        if self.closed:
-            return
-        self.closed = True
-        with contextlib.suppress(Exception):
-            await self.send({"type": "websocket.close", "code": code, "reason": reason})
-
-
-_CLOSE = "close"
-
-
-class Connection:
-    __slots__ = ("caller", "closing", "limit", "queue", "sender", "socket")
-
-    def __init__(self, socket: RawSocket, caller: Caller, limit: int) -> None:
-        self.socket = socket
-        self.caller = caller
-        self.limit = limit
-        self.queue: deque[Any] | None = None  # created on demand: idle clients hold none
-        self.closing = False
-        self.sender: asyncio.Task[None] | None = None
-
-    @property
-    def group(self) -> str:
-        return self.caller.user.group
-
-    @property
-    def device_id(self) -> str:
-        return self.caller.session.device_id
-
-    @property
-    def is_admin(self) -> bool:
-        return self.caller.user.admin
-
-    def push(self, message: dict[str, Any] | str) -> bool:
-        if self.closing:
-            return False
-        if not self.queue and (self.sender is None or self.sender.done()):
-            self._send_now(message if isinstance(message, str) else json.dumps(message))
-            return True
-        if self.queue is None:
-            self.queue = deque()
-        elif len(self.queue) >= self.limit:
-            self.close(WS_CLOSE["too_slow"], "too_slow", "Too slow to receive updates.")
-            return False
-        self.queue.append(message)
-        self._wake()
-        return True
-
-    def close(self, code: int, error_code: str | None = None, message: str = "") -> None:
-        if self.closing:
-            return
-        self.closing = True
-        self.queue = deque()  # a closing connection gets no more updates
-        if error_code:
-            self.queue.append({"type": "error", "error": {"code": error_code, "message": message}})
-        self.queue.append((_CLOSE, code, message[:120]))
-        self._wake()
-
-    def _send_now(self, text: str) -> None:
-        """Send without a task when the transport takes the frame at once (the usual case:
-        a fan-out to 1,000 clients then costs no task per client). When the send has to
-        wait (a client that does not read), a task finishes it and drains what follows."""
-        coro = self.socket.send_text(text)
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return
-        except Exception as exc:  # gone, or a server that refuses to send any more
-            if not isinstance(exc, Disconnected):
-                log.debug("send failed; treating the client as gone", exc_info=True)
-            self.closing = True
-            self.queue = None
-            return
-        if self.queue is None:
-            self.queue = deque()
-        self.sender = asyncio.get_running_loop().create_task(self._resume(coro, pending))
-
-    async def _resume(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
-        try:
-            await finish_started(coro, pending)
-        except Exception:
-            self.closing = True
-            self.queue = None
-            return
-        await self._drain()
-
-    def _wake(self) -> None:
-        if self.sender is None or self.sender.done():
-            self.sender = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        socket = self.socket
-        try:
-            while self.queue:
-                item = self.queue.popleft()
-                if isinstance(item, tuple):
-                    await socket.close(item[1], item[2])
-                    return
-                await socket.send_text(item if isinstance(item, str) else json.dumps(item))
-            self.queue = None  # idle again
-        except Exception:  # Disconnected, or a server that refuses to send any more
-            self.closing = True
-            self.queue = None
-
-    async def finish(self) -> None:
-        """Wait (briefly) for what is still queued, e.g. a close with its reason."""
-        if self.sender is not None and not self.sender.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.sender, 2)
-
-
-async def finish_started(coro: Coroutine[Any, Any, None], pending: Any) -> None:
-    """Run to its end a coroutine that was stepped by hand and yielded ``pending`` (what a
-    task would have waited on: an asyncio future, or None for a bare yield)."""
-    while True:
-        try:
-            if pending is None:
-                await asyncio.sleep(0)
-            else:
-                pending._asyncio_future_blocking = False
-                await asyncio.wait([pending])
-        except asyncio.CancelledError:
-            coro.close()
-            raise
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return
-
 
 class LiveHub:
-    def __init__(self, services: Services, recheck_interval: float = 0.5) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.connections: set[Connection] = set()
         self._clients_dirty = False
         self._flush_task: asyncio.Task[None] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._recheck_interval = recheck_interval
-        self._stop = asyncio.Event()
         self._refreshing: asyncio.Task[None] | None = None  # after a deploy, see _after_deploy
         # Caps (ConnectionLimits.ws_*): sockets still to authenticate, in total and per
         # source key; authenticated sockets per device and per source key.
@@ -228,64 +50,27 @@ class LiveHub:
 
     # --- keeping open connections honest ------------------------------------------------
 
-    async def recheck(self, announce: bool = True) -> list[User]:
-        """Close connections whose session ended, whose device or user was revoked (or
-        is gone), or whose user expired, and refresh each connection's view of its user
-        (an admin may have been demoted by the local maintenance command, a deploy may
-        have moved a user to another group). With ``announce``, a connection whose group
-        or admin flag changed gets a new ``hello`` and the states its group may now see.
-        Returns the users it read (none when there is no connection to check)."""
-        if not self.connections:
-            return []
-        now = self.services.clock.now()
-        listed = await self.services.store.list_users()
-        users = {u.id: u for u in listed}
-        # Defence in depth: a revoked device's sessions are closed when it is revoked;
-        # should one survive, its device still ends its live connections here.
-        devices = {d.id: d.revoked_at is None for d in await self.services.store.list_devices()}
-        for conn in list(self.connections):
-            if conn.closing:
-                continue
-            session = conn.caller.session
-            user = users.get(session.user_id)
-            if not self.services.sessions.is_open(session.token_hash, now):
-                conn.close(WS_CLOSE["unauthenticated"], "unauthenticated", "Session ended.")
-            elif not devices.get(session.device_id, False):
-                conn.close(WS_CLOSE["revoked"], "revoked", "This device has been revoked.")
-            elif user is None or user.revoked_at is not None:
-                conn.close(WS_CLOSE["revoked"], "revoked", "Access has been revoked.")
-            elif user.is_account_expired(now):
-                conn.close(WS_CLOSE["account_expired"], "account_expired", "Account expired.")
-            elif user != conn.caller.user:
-                before = conn.caller.user
-                conn.caller = replace(conn.caller, user=user)
-                if announce and (before.group, before.admin) != (user.group, user.admin):
-                    self._announce(conn)
-        return listed
+    async def recheck(self, announce: bool = True) -> None:
+        """Have the services decide again, from the store, for every open connection
+        (they close those that may not continue and refresh the others' view of their
+        user). Run on changes only: after a deploy, before the client list goes out, and
+        when a test or an operator asks; revocation, logout and expiry are pushed."""
+        await self.services.auth.recheck_live(announce=announce)
+
+    def account_changed(self, conn: Connection, before: Caller, announce: bool) -> None:
+        """A connection's account changed: with ``announce``, a connection whose group or
+        admin flag changed gets a new ``hello`` and the states its group may now see."""
+        user = conn.caller.user
+        if announce and (before.user.group, before.user.admin) != (user.group, user.admin):
+            self._announce(conn)
 
     def _announce(self, conn: Connection) -> None:
         """Tell a connection who it is now and what it may see."""
         conn.push(self._hello(conn))
         conn.push(self._states_text(conn.group))
         if conn.is_admin:
-            conn.push(_bus_message(self.services.objects.bus_status))
+            conn.push(protocol.bus_message(self.services.objects.bus_status))
             self._schedule_clients_push()
-
-    def _ensure_supervisor(self) -> None:
-        if self._supervisor is None or self._supervisor.done():
-            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
-
-    async def _supervise(self) -> None:
-        # Never cancelled in the middle of a query: stopping sets an event it waits on.
-        while self.connections and not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._recheck_interval)
-            if self._stop.is_set():
-                return
-            try:
-                await self.recheck()
-            except Exception:
-                log.exception("could not recheck live connections")
 
     # --- events -------------------------------------------------------------------------
 
@@ -298,14 +83,10 @@ class LiveHub:
                 self._after_deploy(event.version, previous)
             )
         elif isinstance(event, BusStatusChanged):
-            text = json.dumps(_bus_message(event.status))
+            text = json.dumps(protocol.bus_message(event.status))
             for conn in list(self.connections):
                 if conn.is_admin:
                     conn.push(text)
-        elif isinstance(event, DevicesRevoked):
-            for conn in list(self.connections):
-                if conn.device_id in event.device_ids:
-                    conn.close(WS_CLOSE["revoked"], event.code, event.message)
         elif isinstance(event, ClientsChanged):
             self._schedule_clients_push()
 
@@ -331,7 +112,7 @@ class LiveHub:
                 states[group] = self._states_text(group)
             conn.push(states[group])
             if conn.is_admin:
-                conn.push(_bus_message(self.services.objects.bus_status))
+                conn.push(protocol.bus_message(self.services.objects.bus_status))
 
     def _fan_out_state(self, event: ObjectStateChanged) -> None:
         if self._refreshing is not None and not self._refreshing.done():
@@ -360,7 +141,7 @@ class LiveHub:
         while self._clients_dirty:
             self._clients_dirty = False
             try:
-                users = await self.recheck()  # never send the list to someone no longer admin
+                await self.recheck()  # never send the list to someone no longer admin
             except Exception:
                 log.exception("could not recheck live connections")
                 return
@@ -368,7 +149,7 @@ class LiveHub:
             if not admins:
                 continue
             try:
-                clients = await self.services.clients.snapshot(users)
+                clients = clients_json(await self.services.clients.snapshot())
             except Exception:
                 log.exception("could not build the client list")
                 return
@@ -379,8 +160,7 @@ class LiveHub:
     async def close_all(self) -> None:
         for conn in list(self.connections):
             conn.close(1001, None, "server shutting down")
-        self._stop.set()
-        for task in (self._supervisor, self._flush_task, self._refreshing):
+        for task in (self._flush_task, self._refreshing):
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
@@ -482,50 +262,48 @@ class LiveHub:
     async def _serve_signed_in(
         self, socket: RawSocket, caller: Caller, ctx: RequestContext
     ) -> None:
-        conn = Connection(socket, caller, self.services.settings.ws_send_queue)
+        conn = Connection(socket, caller, self.services.settings.ws_send_queue, self)
+        auth = self.services.auth
         came_online = False
         try:
             self.connections.add(conn)
-            self._ensure_supervisor()
-            came_online = self.services.presence.connected(conn.device_id, caller.session.path)
+            conn.watch = auth.watch(caller, conn)  # told, not polled, when access ends
+            came_online = self.services.clients.connected(conn.device_id, caller.session.path)
             conn.push(self._hello(conn))
             conn.push(self._states_text(conn.group))
             if conn.is_admin:
-                conn.push(_bus_message(self.services.objects.bus_status))
-                conn.push({"type": "clients", "clients": await self.services.clients.snapshot()})
+                conn.push(protocol.bus_message(self.services.objects.bus_status))
+                clients = clients_json(await self.services.clients.snapshot())
+                conn.push({"type": "clients", "clients": clients})
             if came_online:
-                self.services.events.publish(ClientsChanged())
+                self.services.clients.presence_changed()
             await self._receive_loop(conn, ctx)
         finally:
             self.connections.discard(conn)
+            if conn.watch is not None:
+                auth.unwatch(conn.watch)
+                conn.watch = None
             if not conn.closing:
                 conn.close(1000)
             await conn.finish()
-            if self.services.presence.disconnected(conn.device_id):
-                self.services.events.publish(ClientsChanged())
+            if self.services.clients.disconnected(conn.device_id):
+                self.services.clients.presence_changed()
 
     async def _authenticate(self, raw: str, ctx: RequestContext) -> Caller:
-        message = _parse(raw)
+        message = protocol.parse(raw)
         if message.get("type") != "auth" or not isinstance(message.get("token"), str):
             raise Unauthenticated('The first message must be {"type": "auth", "token": …}.')
         return await self.services.auth.authenticate(message["token"], ctx)
 
     def _hello(self, conn: Connection) -> dict[str, Any]:
-        user = conn.caller.user
-        return {
-            "type": "hello",
-            "user": {"id": user.id, "name": user.name, "group": user.group, "admin": user.admin},
-            "device": {"id": conn.device_id},
-            "session": {"expires_at": conn.caller.session.expires_at.isoformat()},
-            "project_version": self.services.project.version,
-        }
+        return protocol.hello(conn.caller, self.services.project.version)
 
     async def _receive_loop(self, conn: Connection, ctx: RequestContext) -> None:
         socket = conn.socket
         while not conn.closing:
             try:
                 raw = await socket.receive_text()
-                message = _parse(raw)
+                message = protocol.parse(raw)
             except Disconnected:
                 return
             except InvalidInput as exc:
@@ -544,7 +322,10 @@ class LiveHub:
                 if caller.session.device_id != conn.device_id:
                     conn.close(WS_CLOSE["invalid_input"], "invalid_input", "Another device.")
                     return
+                if conn.watch is not None:
+                    self.services.auth.unwatch(conn.watch)
                 conn.caller = caller
+                conn.watch = self.services.auth.watch(caller, conn)
                 conn.push(self._hello(conn))
             elif kind == "command":
                 await self._command(conn, message)
@@ -576,18 +357,14 @@ class LiveHub:
             reply["error"] = DomogateError().to_dict()
         conn.push(reply)
 
-    @classmethod
-    async def _refuse_busy(cls, socket: RawSocket, message: str) -> None:
+    @staticmethod
+    async def _refuse_busy(socket: RawSocket, message: str) -> None:
         error = TooManyConnections(message)
-        await cls._refuse(socket, error.code, error.message, WS_CLOSE[error.code])
+        await protocol.refuse(socket, error.code, error.message, WS_CLOSE[error.code])
 
     @staticmethod
     async def _refuse(socket: RawSocket, code: str, message: str, close_code: int) -> None:
-        with contextlib.suppress(Exception):
-            await socket.send_text(
-                json.dumps({"type": "error", "error": {"code": code, "message": message}})
-            )
-        await socket.close(close_code, code)
+        await protocol.refuse(socket, code, message, close_code)
 
 
 def _count(counts: dict[str, int], key: str, delta: int) -> None:
@@ -596,39 +373,3 @@ def _count(counts: dict[str, int], key: str, delta: int) -> None:
         counts[key] = value
     else:
         counts.pop(key, None)
-
-
-def _bus_message(status: BusStatus) -> dict[str, Any]:
-    return {
-        "type": "bus",
-        "adapter": status.adapter,
-        "connected": status.connected,
-        "detail": status.detail,
-    }
-
-
-def _parse(raw: str) -> dict[str, Any]:
-    if len(raw) > WS_MAX_MESSAGE:
-        raise InvalidInput("Message too large.")
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput("Messages must be JSON objects.") from exc
-    if not isinstance(message, dict):
-        raise InvalidInput("Messages must be JSON objects.")
-    return message
-
-
-class LiveFirst:
-    """Outermost ASGI layer: ``/api/ws`` goes straight to the live hub, everything else to
-    the FastAPI app (whose middleware would otherwise stay on every idle connection)."""
-
-    def __init__(self, app: ASGIApp, hub: LiveHub) -> None:
-        self.app = app
-        self.hub = hub
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == LIVE_PATH:
-            await self.hub.asgi(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
