@@ -23,6 +23,7 @@ from domogate.storage.projectfile.document import (
     project_file,
     save_project_document,
     to_plain,
+    validate_project_data,
     write_new_project,
 )
 from domogate.storage.projectfile.edits import (
@@ -72,5 +73,6 @@ __all__ = [
     "set_service_password",
     "set_user_password",
     "to_plain",
+    "validate_project_data",
     "write_new_project",
 ]

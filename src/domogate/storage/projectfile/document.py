@@ -21,14 +21,16 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from domogate.core import validation
+from domogate.core.keypaths import LinesFunction
 from domogate.core.project import (
     Loc,
     Project,
     project_to_data,
-    validate_project_data,
 )
 from domogate.errors import Conflict, InvalidInput, ProjectInvalid
 from domogate.files import write_atomic
+from domogate.security.passwords import is_well_formed_hash
 from domogate.storage.projectfile.limits import (
     MAX_FILE_BYTES,
     GuardedComposer,
@@ -82,6 +84,16 @@ def _yaml(indent: tuple[int, int, int] = _DEFAULT_INDENT) -> YAML:
 
 
 # --- the document --------------------------------------------------------------------
+
+
+def validate_project_data(
+    data: object, *, file: str = "project.yaml", lines: LinesFunction | None = None
+) -> Project:
+    """:func:`domogate.core.validation.validate_project_data` with the format check of
+    password hashes (Argon2 lives here at the edge, not in the core)."""
+    return validation.validate_project_data(
+        data, file=file, lines=lines, hash_format=is_well_formed_hash
+    )
 
 
 @dataclass
