@@ -20,9 +20,9 @@ from domogate.core.project import (
     SystemOptions,
     format_path,
     project_to_data,
-    validate_project_data,
 )
 from domogate.errors import ProjectInvalid
+from domogate.storage.projectfile import validate_project_data  # with the Argon2 hash check
 
 HASH = "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domogate.core.objects import KINDS
+from domogate.core.kinds import KINDS
 from domogate.core.project import Project
 from domogate.core.values import dpt_main, is_known_dpt
 

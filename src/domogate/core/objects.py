@@ -25,87 +25,29 @@ sensor                  value (— / state, any datapoint type xknx knows; requi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from domogate.core.values import JsonValue, describe_dpt, dpt_main, is_known_dpt, normalise
+from domogate.core.kinds import KINDS, AttributeKind, ObjectKind
+from domogate.core.values import JsonValue, dpt_main, normalise
 from domogate.errors import Forbidden, NotFound, ValueInvalid
 
 if TYPE_CHECKING:
-    from domogate.core.project import Loc, Project, ProjectObject
+    from domogate.core.sections import ProjectObject
 
-
-@dataclass(frozen=True)
-class AttributeKind:
-    name: str
-    write: str | None  # binding key commands are written to
-    state: str | None  # binding key the state comes back on
-    mains: tuple[int, ...]  # allowed DPT main numbers; empty: any
-    default_dpt: str | None
-    meaning: str  # what the values are, for error messages
-    stateful: bool = True  # False: a pure action (move, stop) with no state to show
-
-
-@dataclass(frozen=True)
-class ObjectKind:
-    type: str
-    attributes: tuple[AttributeKind, ...]
-    main: str  # the attribute a bare value sets (``domogate set light on``)
-
-    def attribute(self, name: str) -> AttributeKind | None:
-        return next((a for a in self.attributes if a.name == name), None)
-
-    def binding_keys(self) -> list[str]:
-        keys: list[str] = []
-        for a in self.attributes:
-            keys += [k for k in (a.write, a.state) if k is not None and k not in keys]
-        return keys
-
-
-_ON = AttributeKind("on", "command", "state", (1,), "1.001", "on or off (true/false)")
-_PERCENT = "a percentage 0-100"
-
-KINDS: Mapping[str, ObjectKind] = {
-    "switch": ObjectKind("switch", (_ON,), "on"),
-    "dimmer": ObjectKind(
-        "dimmer",
-        (
-            _ON,
-            AttributeKind("brightness", "brightness", "brightness_state", (5,), "5.001", _PERCENT),
-        ),
-        "brightness",
-    ),
-    "shutter": ObjectKind(
-        "shutter",
-        (
-            AttributeKind(
-                "move", "command", None, (1,), "1.008", "up (false) or down (true)", stateful=False
-            ),
-            AttributeKind("stop", "stop", None, (1,), "1.017", "true", stateful=False),
-            AttributeKind("position", "position", "position_state", (5,), "5.001", _PERCENT),
-            AttributeKind("slats", "slats", "slats_state", (5,), "5.001", _PERCENT),
-        ),
-        "position",
-    ),
-    "thermostat": ObjectKind(
-        "thermostat",
-        (
-            AttributeKind("temperature", None, "temperature", (9,), "9.001", "a temperature"),
-            AttributeKind("target", "target", "target_state", (9,), "9.001", "a temperature"),
-            AttributeKind("mode", "mode", "mode_state", (20,), "20.102", "an HVAC mode"),
-        ),
-        "target",
-    ),
-    "scene": ObjectKind(
-        "scene",
-        (AttributeKind("scene", "command", None, (17,), "17.001", "a scene number 1-64"),),
-        "scene",
-    ),
-    "sensor": ObjectKind(
-        "sensor", (AttributeKind("value", None, "state", (), None, "a value"),), "value"
-    ),
-}
+__all__ = [
+    "KINDS",
+    "AddressIndex",
+    "Attribute",
+    "AttributeKind",
+    "ObjectKind",
+    "ResolvedObject",
+    "Write",
+    "command",
+    "parse_typed",
+    "resolve",
+]
 
 
 # --- resolved objects ------------------------------------------------------------------
@@ -292,54 +234,3 @@ def parse_typed(obj_type: str, text: str, attribute: str | None = None) -> tuple
         else:
             attribute = kind.main
     return attribute, value
-
-
-# --- validation ------------------------------------------------------------------------
-
-
-def binding_problems(project: Project) -> Iterator[tuple[Loc, str]]:
-    """Bindings that do not fit their object's kind, and addresses bound with two types."""
-    first_use: dict[str, tuple[str, str]] = {}  # address -> (dpt, where)
-    for i, obj in enumerate(project.objects):
-        kind = KINDS[obj.type.value]
-        allowed = kind.binding_keys()
-        for key, binding in obj.bindings.items():
-            loc: Loc = ("objects", i, "bindings", key)
-            attribute = next((a for a in kind.attributes if key in (a.write, a.state)), None)
-            if attribute is None:
-                yield (
-                    loc,
-                    f"object {obj.id!r}: a {kind.type} has no binding {key!r}; "
-                    f"its bindings are: {', '.join(allowed)}",
-                )
-                continue
-            dpt = binding.dpt or attribute.default_dpt
-            if dpt is None:
-                yield (
-                    (*loc, "dpt"),
-                    f"object {obj.id!r}: binding {key!r} needs its datapoint type "
-                    "(e.g. dpt: '9.001' for a temperature), so that values can be decoded",
-                )
-                continue
-            if not is_known_dpt(dpt):
-                yield (
-                    (*loc, "dpt"),
-                    f"object {obj.id!r}: binding {key!r}: unknown datapoint type {dpt!r}",
-                )
-                continue
-            if attribute.mains and dpt_main(dpt) not in attribute.mains:
-                wanted = " or ".join(f"{m}.x" for m in attribute.mains)
-                yield (
-                    (*loc, "dpt"),
-                    f"object {obj.id!r}: binding {key!r} carries {attribute.meaning}, "
-                    f"so its datapoint type must be DPT {wanted} (got {describe_dpt(dpt)})",
-                )
-                continue
-            where = f"objects[{i}].bindings.{key}"
-            seen = first_use.setdefault(binding.address, (dpt, where))
-            if seen[1] != where and dpt_main(seen[0]) != dpt_main(dpt):
-                yield (
-                    (*loc, "address"),
-                    f"object {obj.id!r}: address {binding.address} is bound as "
-                    f"{describe_dpt(dpt)} here but as {describe_dpt(seen[0])} by {seen[1]}",
-                )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2 import exceptions as argon2_exceptions
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
@@ -52,3 +52,14 @@ class Passwords:
     @staticmethod
     def looks_like_hash(value: str) -> bool:
         return value.startswith("$argon2id$")
+
+
+def is_well_formed_hash(value: str) -> bool:
+    """Whether ``value`` parses as an Argon2 hash with a salt of 8 bytes or more and a hash of
+    16 bytes or more (the project model's check of password hashes, injected by the adapter
+    that loads projects: ``validate_project_data(..., hash_format=is_well_formed_hash)``)."""
+    try:
+        parameters = extract_parameters(value)
+    except argon2_exceptions.InvalidHashError:
+        return False
+    return parameters.salt_len >= 8 and parameters.hash_len >= 16

@@ -1,13 +1,13 @@
 """Alembic environment for domogate's database, driven from code.
 
-There is no ``alembic.ini``: :func:`domogate.storage.sql.upgrade_database` builds the
+There is no ``alembic.ini``: :func:`domogate.storage.sql.migrate.upgrade_database` builds the
 configuration and passes the database URL in ``config.attributes["database_url"]`` (or an
 open connection in ``config.attributes["connection"]``). Logging is left alone: no
 ``fileConfig``, nothing printed.
 
 Synchronous URLs (``sqlite:///…``, ``postgresql+psycopg://…``) run on a plain engine; async
 ones (``postgresql+asyncpg://…``) on an async engine in a private event loop (this module
-is executed in a worker thread by :func:`domogate.storage.sql.open_store`).
+is executed in a worker thread by :func:`domogate.storage.sql.store.open_store`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from domogate.storage.sql import Base
+from domogate.storage.sql.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
