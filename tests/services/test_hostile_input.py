@@ -313,3 +313,14 @@ async def test_a_revoked_devices_key_is_never_enrolled_again(env: Env) -> None:
     fresh = devicekeys.public_key_of(devicekeys.generate_private_key())
     again = await env.auth.login_password(ctx, "bob", "bob-password", "laptop", fresh)
     assert again.device.id != auth.device.id
+
+
+async def test_a_deployed_project_with_a_malformed_password_hash_is_invalid(env: Env) -> None:
+    """The hash-format check moved out of core (argon2 at the edge) still runs on deploys."""
+    from domogate.errors import ProjectInvalid
+
+    data = project_data()
+    data["users"][0]["password"] = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+    with pytest.raises(ProjectInvalid) as info:
+        await env.services.deploy.deploy(RequestContext("i"), data, password=SERVICE_PASSWORD)
+    assert "users[0].password" in str(info.value.details), info.value.details

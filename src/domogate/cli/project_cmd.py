@@ -17,7 +17,7 @@ import typer
 from domogate.cli.app import App
 from domogate.cli.env import argon2_parameters_from_env
 from domogate.cli.output import print_json
-from domogate.core.project import Project, project_to_data, validate_project_data
+from domogate.core.project import Project, project_to_data
 from domogate.errors import InvalidInput
 from domogate.security.passwords import Passwords
 from domogate.storage import projectfile
@@ -187,7 +187,7 @@ def new(
         "system": {"use_otp_authentication": otp, "password": password_hash},
     }
     path = projectfile.project_file(directory)
-    project = validate_project_data(data, file=str(path))
+    project = projectfile.validate_project_data(data, file=str(path))
     projectfile.write_new_project(directory, project, force=force)
     if as_json:
         print_json({"path": str(path), "project": masked_project_data(project)})

@@ -53,6 +53,11 @@ class Passwords:
     def looks_like_hash(value: str) -> bool:
         return value.startswith("$argon2id$")
 
+    @staticmethod
+    def is_well_formed_hash(value: str) -> bool:
+        """The project model's format check of password hashes (see the function)."""
+        return is_well_formed_hash(value)
+
 
 def is_well_formed_hash(value: str) -> bool:
     """Whether ``value`` parses as an Argon2 hash with a salt of 8 bytes or more and a hash of

@@ -91,7 +91,11 @@ class DeployService:
                         "Another deploy changed the project while this one was being sent; "
                         "deploy again."
                     )
-                project = validate_project_data(data, file="deployed project")
+                project = validate_project_data(
+                    data,
+                    file="deployed project",
+                    hash_format=self._d.passwords.passwords.is_well_formed_hash,
+                )
                 result = await self._switch(project, ctx)
         except DomogateError as exc:
             await self._d.audit.record("deploy", exc.code, ctx)

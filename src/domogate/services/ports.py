@@ -137,6 +137,9 @@ class PasswordHasher(Protocol):
     def verify(self, password_hash: str | None, password: str) -> bool:
         """False for a wrong password and for no hash at all, at the same cost."""
 
+    def is_well_formed_hash(self, value: str) -> bool:
+        """Whether ``value`` is a usable Argon2 hash (checked in every deployed project)."""
+
 
 class SetupCodes(Protocol):
     """The setup code printed at the server's first start (the data folder keeps it)."""
