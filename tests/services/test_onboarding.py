@@ -89,7 +89,7 @@ async def test_typed_otp_ignores_case_spaces_dashes_dots_underscores(env: Env, t
     typed = typing(issued.otp)
     assert typed != issued.otp
     auth, _ = await env.redeem(typed, name="Typist")
-    assert auth.user.id == issued.client["id"]
+    assert auth.user.id == issued.client.id
 
 
 async def test_otp_is_single_use(env: Env) -> None:
@@ -218,15 +218,16 @@ async def test_unknown_group_is_refused(env: Env) -> None:
 async def test_password_errors_do_not_reveal_which_part(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    passwords = env.services.passwords.passwords
+    from domogate.security.passwords import Passwords
+
     verified: list[str | None] = []
-    real_verify = passwords.verify
+    real_verify = Passwords.verify
 
-    def counting_verify(password_hash: str | None, password: str) -> bool:
+    def counting_verify(self: Passwords, password_hash: str | None, password: str) -> bool:
         verified.append(password_hash)
-        return real_verify(password_hash, password)
+        return real_verify(self, password_hash, password)
 
-    monkeypatch.setattr(passwords, "verify", counting_verify)
+    monkeypatch.setattr(Passwords, "verify", counting_verify)
     with pytest.raises(InvalidCredentials) as unknown:
         await env.login("nobody", "x")
     # An unknown user costs one Argon2 verification too (against the dummy hash).

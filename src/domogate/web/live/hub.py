@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+import domogate.web.live.protocol as protocol
 from domogate.core.throttle import source_key
 from domogate.errors import DomogateError, InvalidInput, TooManyConnections, Unauthenticated
 from domogate.services.container import Services
@@ -24,7 +25,6 @@ from domogate.services.events import (
     ProjectChanged,
 )
 from domogate.web.errors import WS_CLOSE
-from domogate.web.live import protocol
 from domogate.web.live.connection import Connection
 from domogate.web.live.transport import Disconnected, RawSocket
 from domogate.web.views import clients_json

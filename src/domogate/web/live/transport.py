@@ -4,14 +4,17 @@ ASGI layer that sends ``/api/ws`` to the hub before any framework sees it."""
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from domogate.web.live.hub import LiveHub
+
+class LiveHub(Protocol):
+    """What the transport needs of the hub (``web.live.hub.LiveHub``): its ASGI entry."""
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 LIVE_PATH = "/api/ws"
 WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
