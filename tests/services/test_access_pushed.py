@@ -9,8 +9,8 @@ from dataclasses import replace
 from domogate.errors import DomogateError
 from domogate.services.context import Caller
 from domogate.services.watch import WatchRegistry
-from tests.fakes import FakeClock
-from tests.services.conftest import Env
+from tests.support.fakes import FakeClock
+from tests.support.services_env import Env
 
 
 class Recorder:

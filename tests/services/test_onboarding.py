@@ -32,7 +32,7 @@ from domogate.errors import (
 from domogate.security.sealing import Sealer
 from domogate.services.context import RequestContext
 from domogate.services.events import ClientsChanged, DevicesRevoked
-from tests.services.conftest import ADMIN_PASSWORD, Env, make_env, project_data
+from tests.support.services_env import ADMIN_PASSWORD, Env, make_env, project_data
 
 
 async def sign_in(env: Env, device_id: str, key, source: str = "10.0.0.3"):  # type: ignore[no-untyped-def]
@@ -368,7 +368,7 @@ async def test_otp_disabled_refuses_issuing_and_redeeming(tmp_path: Path) -> Non
     try:
         admin = await env.admin()
         issued = await env.clients.add_client(admin, base_url="https://h:1")
-        from tests.services.conftest import SERVICE_PASSWORD, project_data
+        from tests.support.services_env import SERVICE_PASSWORD, project_data
 
         await env.services.deploy.deploy(
             RequestContext("integrator"),

@@ -12,7 +12,7 @@ import pytest
 from domogate.core import devicekeys
 from domogate.errors import Conflict, InvalidCredentials, OtpInvalid, RateLimited, Revoked
 from domogate.services.context import RequestContext
-from tests.services.conftest import SERVICE_PASSWORD, Env, make_env, project_data
+from tests.support.services_env import SERVICE_PASSWORD, Env, make_env, project_data
 
 
 async def test_redemption_cannot_undo_a_revocation(env: Env) -> None:
@@ -73,7 +73,7 @@ async def test_parallel_password_guesses_cannot_pass_the_account_limit(env: Env)
 
 
 async def test_a_success_does_not_count_against_the_account(env: Env) -> None:
-    from tests.services.conftest import ADMIN_PASSWORD
+    from tests.support.services_env import ADMIN_PASSWORD
 
     for i in range(30):
         await env.login("alice", ADMIN_PASSWORD, source=f"10.5.0.{i}")

@@ -10,7 +10,7 @@ import pytest
 from domogate.core import devicekeys
 from domogate.errors import AutomaticAuthenticationDisabled, Revoked, Unauthenticated
 from domogate.services.context import RequestContext
-from tests.services.conftest import ADMIN_PASSWORD, make_env
+from tests.support.services_env import ADMIN_PASSWORD, make_env
 
 
 async def test_password_sign_in_with_the_same_key_keeps_the_device(tmp_path: Path) -> None:
