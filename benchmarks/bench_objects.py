@@ -48,7 +48,7 @@ from benchmarks.bench_idle_ws import (
 from domogate.core import devicekeys
 from benchmarks.support import ADMIN_PASSWORD, project_data
 
-OBJECT = "hall"  # a switch every group sees (tests/services/conftest.py)
+OBJECT = "hall"  # a switch every group sees (benchmarks/support.py)
 WORST: dict[str, list[float]] = {}  # the last client's latency, round by round
 
 
