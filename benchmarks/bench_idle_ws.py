@@ -33,7 +33,7 @@ from domogate.core import devicekeys
 from domogate.core.throttle import BucketSpec
 from domogate.security.passwords import Argon2Parameters
 from domogate.settings import ServerSettings, ThrottleSettings
-from tests.services.conftest import project_data
+from benchmarks.support import project_data
 
 
 def free_port() -> int:

@@ -46,9 +46,9 @@ from benchmarks.bench_idle_ws import (
     wait_http,
 )
 from domogate.core import devicekeys
-from tests.services.conftest import ADMIN_PASSWORD, project_data
+from benchmarks.support import ADMIN_PASSWORD, project_data
 
-OBJECT = "hall"  # a switch every group sees (tests/services/conftest.py)
+OBJECT = "hall"  # a switch every group sees (benchmarks/support.py)
 WORST: dict[str, list[float]] = {}  # the last client's latency, round by round
 
 

@@ -27,8 +27,8 @@ from domogate.services.context import RequestContext
 from domogate.settings import ServerSettings, ThrottleSettings
 from domogate.core.throttle import BucketSpec
 from domogate.storage.sql import open_store
-from tests.fakes import FakeSetupCodes, RecordingBus
-from tests.services.conftest import project_data
+from benchmarks.support import SETUP_CODE, FixedSetupCodes, RecordingBus
+from benchmarks.support import project_data
 
 
 def baseline_verifications_per_second(n: int) -> float:
@@ -59,13 +59,13 @@ async def sign_ins_per_second(n: int, folder: Path) -> float:
         otp_key=b"k" * 32,
         seal_key=b"s" * 32,
         fingerprint=None,
-        setup_codes=FakeSetupCodes(),
+        setup_codes=FixedSetupCodes(),
         bus=RecordingBus(),
     )
     try:
         await services.start()
         ctx = RequestContext("127.0.0.1")
-        await services.deploy.deploy(ctx, project_data(), setup_code="ACDE-FGHJ-KLMN")
+        await services.deploy.deploy(ctx, project_data(), setup_code=SETUP_CODE)
         admin = await services.auth.authenticate(
             (
                 await services.auth.login_password(

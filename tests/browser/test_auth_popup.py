@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import House, sync_api, watch_console
-from tests.e2e.conftest import redeem_over_http
+from tests.support.browser import House, sync_api, watch_console
+from tests.support.processes import redeem_over_http
 
 pytestmark = pytest.mark.slow
 expect = sync_api.expect

@@ -13,15 +13,16 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     House,
+    add_user,
     login_admin,
     open_manage_clients,
+    row_of,
     sync_api,
     watch_console,
 )
-from tests.browser.test_onboarding import add_user, row_of
-from tests.e2e.conftest import redeem_over_http
+from tests.support.processes import redeem_over_http
 
 pytestmark = pytest.mark.slow
 expect = sync_api.expect

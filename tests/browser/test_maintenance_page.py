@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     PHONE,
     SERVICE_PASSWORD,
     House,
@@ -14,7 +14,7 @@ from tests.browser.conftest import (
     sync_api,
     watch_console,
 )
-from tests.e2e.conftest import redeem_over_http
+from tests.support.processes import redeem_over_http
 
 pytestmark = pytest.mark.slow
 expect = sync_api.expect

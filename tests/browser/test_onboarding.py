@@ -3,21 +3,20 @@ authentication, live revocation, untrusted names shown as text."""
 
 from __future__ import annotations
 
-import io
-import re
 import time
 from typing import Any
 
 import pytest
-import zxingcpp
-from PIL import Image
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     ADMIN_PASSWORD,
     PHONE,
     House,
+    add_user,
+    decode_qr,
     login_admin,
     open_manage_clients,
+    row_of,
     shot,
     sync_api,
     watch_console,
@@ -25,44 +24,6 @@ from tests.browser.conftest import (
 
 pytestmark = pytest.mark.slow
 expect = sync_api.expect
-OTP_RE = re.compile(r"^[A-Z]{5}-[A-Z]{5}$")
-
-
-def add_user(page: Any, name: str | None = None, group: str | None = None) -> str:
-    """Fill "Add user" and save; the new row's label (the OTP)."""
-    table = page.get_by_role("table", name="Clients")
-    before = set(table.locator(".otp-label").all_text_contents())
-    page.get_by_role("button", name="Add user").click()
-    form = page.get_by_role("form", name="Add user")
-    if name:
-        form.get_by_label("Name").fill(name)
-    if group:
-        form.get_by_label("Group").select_option(group)
-    expect(form.get_by_label("Valid for")).to_have_value("7200")
-    form.get_by_role("button", name="Save").click()
-    expect(form).to_be_hidden()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        new = set(table.locator(".otp-label").all_text_contents()) - before
-        if new:
-            (otp,) = new
-            assert OTP_RE.match(otp), otp
-            return otp
-        time.sleep(0.05)
-    raise AssertionError("no new row labelled with an OTP")
-
-
-def decode_qr(page: Any, label: str) -> str:
-    img = page.get_by_role("img", name=f"QR code for {label}")
-    expect(img).to_be_visible()
-    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(img.screenshot())))
-    assert results, "zxing found no QR code in the image shown"
-    return str(results[0].text)
-
-
-def row_of(page: Any, text: str) -> Any:
-    return page.get_by_role("table", name="Clients").get_by_role("row").filter(has_text=text)
 
 
 def test_admin_adds_newcomer_who_joins_from_the_qr_code(house: House, new_context: Any) -> None:

@@ -15,7 +15,7 @@ from domogate.bus.knx import KnxBus, connection_config
 from domogate.bus.simulated import SimulatedBus
 from domogate.errors import BusUnavailable, InvalidInput
 from domogate.settings import BusSettings, KnxSettings
-from tests.bus.recorder import Recorder
+from tests.support.recorder import Recorder
 
 
 def test_simulated_by_default() -> None:

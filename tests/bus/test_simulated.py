@@ -11,7 +11,7 @@ import pytest
 
 from domogate.bus.simulated import SimulatedBus
 from domogate.errors import BusUnavailable, ValueInvalid
-from tests.bus.recorder import Recorder, obj
+from tests.support.recorder import Recorder, obj
 
 SPEED = 100.0  # a shutter takes 0.2 s end to end, rooms change every 50 ms
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import run
+from tests.support.processes import run
 
 from domogate.cli.server_cmd import knx_settings
 from domogate.errors import InvalidInput

@@ -27,3 +27,16 @@ def test_ipv6_counts_by_its_64_prefix_and_mapped_ipv4_as_ipv4() -> None:
     assert source_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert source_key("192.0.2.7") == "192.0.2.7"
     assert source_key("cli") == "cli"
+
+
+# Found by review: IPv6 sources are throttled by their /64.
+
+
+def test_ipv6_sources_are_throttled_by_their_64_prefix() -> None:
+    from domogate.core.throttle import source_key
+
+    assert source_key("2001:db8:1:2:aaaa::1") == source_key("2001:db8:1:2:ffff::9")
+    assert source_key("2001:db8:1:2::1") != source_key("2001:db8:1:3::1")
+    assert source_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert source_key("192.0.2.7") == "192.0.2.7"
+    assert source_key("testclient") == "testclient"

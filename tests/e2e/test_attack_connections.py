@@ -26,7 +26,14 @@ import websockets
 
 from domogate.core import devicekeys
 from domogate.settings import ConnectionLimits
-from tests.e2e.conftest import CLI, ServerProcess, cli_env, deploy_first, free_port, new_project
+from tests.support.processes import (
+    CLI,
+    ServerProcess,
+    cli_env,
+    deploy_first,
+    free_port,
+    new_project,
+)
 
 HEAD_TIMEOUT = 2.0
 PER_ADDRESS = 6

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from domogate.core import devicekeys
-from tests.deploy_auth import deploy_headers
-from tests.e2e.conftest import (
+from tests.support.deploy_auth import deploy_headers
+from tests.support.processes import (
     ServerProcess,
     deploy_first,
     free_port,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.support.processes import (
     ServerProcess,
     connect_with_password,
     deploy_first,
@@ -42,7 +42,7 @@ def test_insecure_http_warns_on_stderr(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from tests.e2e.conftest import CLI, cli_env
+    from tests.support.processes import CLI, cli_env
 
     port = free_port()
     proc = subprocess.Popen(

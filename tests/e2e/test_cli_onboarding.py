@@ -17,7 +17,7 @@ import zxingcpp
 from PIL import Image
 
 from domogate.core import devicekeys
-from tests.e2e.conftest import (
+from tests.support.processes import (
     CLI,
     ServerProcess,
     cli_env,

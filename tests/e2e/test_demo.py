@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, cli_env, free_port, run, run_json
+from tests.support.processes import CLI, cli_env, free_port, run, run_json
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.support.objects_project import project_with_objects
+from tests.support.processes import (
     CLI,
     ServerProcess,
     cli_env,
@@ -18,7 +19,6 @@ from tests.e2e.conftest import (
     run,
     run_json,
 )
-from tests.e2e.objects_project import project_with_objects
 
 pytestmark = pytest.mark.slow
 

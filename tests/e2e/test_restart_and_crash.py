@@ -14,8 +14,8 @@ import pytest
 from domogate.core import devicekeys
 from domogate.core.project import project_to_data
 from domogate.storage.projectfile import load_project, set_key
-from tests.deploy_auth import deploy_headers
-from tests.e2e.conftest import ServerProcess, free_port, new_project, redeem_over_http
+from tests.support.deploy_auth import deploy_headers
+from tests.support.processes import ServerProcess, free_port, new_project, redeem_over_http
 
 pytestmark = pytest.mark.slow
 

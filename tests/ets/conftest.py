@@ -1,7 +1,7 @@
 """ETS import tests: the sample exports in ``shared/ets`` next to the repository.
 
 Each sample is parsed once per session (a password-protected export costs a key
-derivation); tests get the parsed dict and never change it.
+derivation); tests get the parsed dict and never change it. Helpers: ``tests.support.ets``.
 """
 
 from __future__ import annotations
@@ -14,24 +14,8 @@ import pytest
 
 from domogate.core.project import Project
 from domogate.storage import projectfile
-from domogate.storage.ets import read_export
-
-SAMPLES = Path(__file__).parents[2] / ".." / "shared" / "ets"
-XKNX = "xknx_test_project.knxproj"
-XKNX_PASSWORD = "test"  # the public sample's archive password (shared/ets/README.md)
-FUNCTIONS = "testprojekt-ets6-functions.knxproj"
-TWO_LEVEL = "ets6_two_level.knxproj"
-
-
-def sample(name: str) -> Path:
-    path = SAMPLES / name
-    if not path.is_file():
-        pytest.skip(f"ETS sample {name} not found in {SAMPLES} (shared/ets next to the repo)")
-    return path
-
-
-def _parse(name: str, password: str | None = None, language: str | None = None) -> Any:
-    return read_export(sample(name), password=password, language=language).data
+from tests.support.ets import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD
+from tests.support.ets import parse as _parse
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +43,3 @@ def project_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "home"
     projectfile.write_new_project(directory, Project(name="Home"))
     return directory
-
-
-def text_of(directory: Path) -> str:
-    return (directory / "project.yaml").read_text(encoding="utf-8")

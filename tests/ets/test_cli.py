@@ -12,8 +12,8 @@ import termios
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import CLI, cli_env, run, run_json
-from tests.ets.conftest import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD, sample
+from tests.support.ets import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD, sample
+from tests.support.processes import CLI, cli_env, run, run_json
 
 
 def new_project(tmp_path: Path) -> Path:

@@ -15,7 +15,7 @@ from domogate.core.project import Project
 from domogate.errors import Conflict, ImportFailed, ProjectInvalid
 from domogate.storage import projectfile
 from domogate.storage.ets import PASSWORD_REQUIRED, read_export
-from tests.ets.conftest import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD, sample, text_of
+from tests.support.ets import FUNCTIONS, TWO_LEVEL, XKNX, XKNX_PASSWORD, sample, text_of
 
 
 @pytest.fixture(scope="session")

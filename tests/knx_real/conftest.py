@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.knxd_peer import KnxdClient, KnxdPeer, require_private_netns
+from tests.support.knxd_peer import KnxdClient, KnxdPeer, require_private_netns
 
 
 @pytest.fixture

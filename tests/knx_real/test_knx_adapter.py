@@ -12,8 +12,8 @@ from xknx.dpt.payload import DPTArray, DPTBinary
 from domogate.bus.knx import MAX_WAITING, KnxBus
 from domogate.errors import BusUnavailable, ValueInvalid
 from domogate.settings import KnxSettings
-from tests.bus.recorder import Recorder, obj
-from tests.knxd_peer import KnxdClient, KnxdPeer, Seen, require_private_netns
+from tests.support.knxd_peer import KnxdClient, KnxdPeer, Seen, require_private_netns
+from tests.support.recorder import Recorder, obj
 
 SETTINGS = KnxSettings(
     connection="tunneling",

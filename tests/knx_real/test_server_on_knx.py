@@ -19,9 +19,9 @@ import pytest
 import websockets
 from xknx.dpt import DPTBinary
 
-from tests.e2e.conftest import ServerProcess, deploy_first, free_port
-from tests.e2e.objects_project import project_with_objects
-from tests.knxd_peer import KnxdClient, KnxdPeer
+from tests.support.knxd_peer import KnxdClient, KnxdPeer
+from tests.support.objects_project import project_with_objects
+from tests.support.processes import ServerProcess, deploy_first, free_port
 
 pytestmark = pytest.mark.slow
 

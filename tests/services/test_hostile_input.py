@@ -22,7 +22,7 @@ from domogate.errors import (
 )
 from domogate.services import auth as auth_module
 from domogate.services.context import RequestContext
-from tests.services.conftest import ADMIN_PASSWORD, SERVICE_PASSWORD, Env, project_data
+from tests.support.services_env import ADMIN_PASSWORD, SERVICE_PASSWORD, Env, project_data
 
 
 def test_look_alike_names_have_one_key() -> None:
@@ -264,7 +264,7 @@ async def test_a_grant_of_the_old_service_password_dies_with_a_rotation(env: Env
     """A deploy authorised with a leaked password, its body held back while the owner
     rotates the password: the old grant applies nothing."""
     from domogate.security.passwords import Passwords
-    from tests.services.conftest import CHEAP
+    from tests.support.services_env import CHEAP
 
     ctx = RequestContext("203.0.113.66")
     stale = await env.services.deploy.authorise(ctx, setup_code=None, password=SERVICE_PASSWORD)

@@ -11,7 +11,7 @@ import pytest
 from domogate.errors import BusUnavailable, Forbidden, NotFound, ValueInvalid
 from domogate.services.context import Caller, RequestContext
 from domogate.services.events import BusStatusChanged, Event, ObjectStateChanged
-from tests.services.conftest import ADMIN_PASSWORD, Env, project_data
+from tests.support.services_env import ADMIN_PASSWORD, Env, project_data
 
 
 async def _callers(env: Env) -> tuple[Caller, Caller]:
@@ -144,7 +144,7 @@ async def test_a_deploy_keeps_the_states_of_objects_that_remain(env: Env) -> Non
             "bindings": {"state": {"address": "4/1/1", "dpt": "9.001"}},
         }
     )
-    from tests.services.conftest import SERVICE_PASSWORD
+    from tests.support.services_env import SERVICE_PASSWORD
 
     await env.services.deploy.deploy(RequestContext("integrator"), data, password=SERVICE_PASSWORD)
     states = env.services.objects.states_for("family")
@@ -167,7 +167,7 @@ async def test_a_rebound_or_retyped_attribute_forgets_its_value(env: Env) -> Non
             obj["bindings"]["command"]["address"] = "5/5/5"  # another actuator
         if obj["id"] == "kitchen":
             obj["bindings"]["brightness_state"]["dpt"] = "5.010"  # another unit
-    from tests.services.conftest import SERVICE_PASSWORD
+    from tests.support.services_env import SERVICE_PASSWORD
 
     await env.services.deploy.deploy(RequestContext("integrator"), data, password=SERVICE_PASSWORD)
     states = env.services.objects.states_for("family")

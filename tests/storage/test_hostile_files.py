@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from ruamel.yaml.error import ReusedAnchorWarning
-from tests.e2e.conftest import CLI, cli_env
-from tests.ets.conftest import SAMPLES
+from tests.support.ets import SAMPLES
+from tests.support.processes import CLI, cli_env
 
 from domogate.core import ets as ets_rules
 from domogate.errors import ImportFailed, ProjectInvalid

@@ -7,48 +7,15 @@ import contextlib
 import io
 import json
 import time
-from typing import Any
 
 import websockets
 import zxingcpp
 from PIL import Image
 
 from domogate.core import devicekeys
-from tests.deploy_auth import deploy_headers
-from tests.services.conftest import SERVICE_PASSWORD, project_data
-from tests.web.conftest import Live
-
-
-async def redeem(live: Live, otp: str, name: str) -> dict[str, Any]:
-    key = devicekeys.generate_private_key()
-    r = await live.http.post(
-        "/api/auth/otp",
-        json={
-            "otp": otp,
-            "name": name,
-            "device": {"name": "phone", "public_key": devicekeys.public_key_of(key)},
-        },
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    body["_key"] = key
-    return body
-
-
-async def ws_open(live: Live, auth: dict[str, Any]):  # type: ignore[no-untyped-def]
-    ws = await websockets.connect(live.ws_url)
-    await ws.send(json.dumps({"type": "auth", "token": auth["session"]["token"]}))
-    hello = json.loads(await ws.recv())
-    assert hello["type"] == "hello", hello
-    return ws
-
-
-async def next_of(ws, kind: str, timeout: float = 2.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
-        if msg["type"] == kind:
-            return msg  # type: ignore[no-any-return]
+from tests.support.deploy_auth import deploy_headers
+from tests.support.live import Live, next_of, redeem, ws_open
+from tests.support.services_env import SERVICE_PASSWORD, project_data
 
 
 async def test_info_is_public(live: Live) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from domogate import errors as e
 from domogate.web import errors as web_errors
-from tests.web.conftest import Live
+from tests.support.live import Live
 
 ROOT = Path(__file__).resolve().parents[2]
 API_MD = ROOT / "docs" / "api.md"

@@ -24,8 +24,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from domogate.core import devicekeys
-from tests.deploy_auth import deploy_headers
-from tests.e2e.conftest import ServerProcess, deploy_first, free_port, new_project, run
+from tests.support.deploy_auth import deploy_headers
+from tests.support.processes import ServerProcess, deploy_first, free_port, new_project, run
 
 pytestmark = [
     pytest.mark.timeout(300),

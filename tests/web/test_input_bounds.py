@@ -13,9 +13,9 @@ import pytest
 
 from domogate.errors import InvalidInput
 from domogate.services.clients import MAX_ACCOUNT_VALIDITY
-from tests.deploy_auth import deploy_headers
-from tests.services.conftest import SERVICE_PASSWORD, Env, make_env, project_data
-from tests.web.conftest import Live
+from tests.support.deploy_auth import deploy_headers
+from tests.support.live import Live
+from tests.support.services_env import SERVICE_PASSWORD, Env, make_env, project_data
 
 
 def assert_invalid(r: Any, field: str) -> dict[str, Any]:

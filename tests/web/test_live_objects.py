@@ -6,10 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from tests.deploy_auth import deploy_headers
-from tests.services.conftest import SERVICE_PASSWORD, project_data
-from tests.web.conftest import Live
-from tests.web.test_api import next_of, ws_open
+from tests.support.deploy_auth import deploy_headers
+from tests.support.live import Live, next_of, ws_open
+from tests.support.services_env import SERVICE_PASSWORD, project_data
 
 
 async def command(

@@ -14,8 +14,7 @@ from datetime import timedelta
 
 import websockets
 
-from tests.web.conftest import Live
-from tests.web.test_api import next_of, redeem, ws_open
+from tests.support.live import Live, next_of, redeem, ws_open
 
 
 async def test_recheck_closes_a_socket_whose_device_is_revoked(live: Live) -> None:

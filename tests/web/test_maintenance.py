@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.services.conftest import SERVICE_PASSWORD
-from tests.web.conftest import Live
+from tests.support.live import Live
+from tests.support.services_env import SERVICE_PASSWORD
 
 
 async def unlock(live: Live, password: str = SERVICE_PASSWORD) -> Any:
@@ -134,7 +134,7 @@ async def test_grant_and_remove_admin_reach_admin_views_and_rights(live: Live) -
 async def test_without_a_service_password_maintenance_says_how_to_set_one(tmp_path: Any) -> None:
     from domogate.errors import Conflict
     from domogate.services.context import RequestContext
-    from tests.services.conftest import make_env
+    from tests.support.services_env import make_env
 
     env = await make_env(tmp_path, password=None)
     try:

@@ -6,7 +6,7 @@ import json
 import re
 from importlib import resources
 
-from tests.web.conftest import Live
+from tests.support.live import Live
 
 STATIC = resources.files("domogate.web").joinpath("static")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from tests.e2e.conftest import new_project, run
+from tests.support.processes import new_project, run
 
 OBJECTS: list[dict[str, Any]] = [
     {

@@ -16,7 +16,7 @@ from domogate.errors import OtpInvalid, RateLimited
 from domogate.services.context import RequestContext
 from domogate.services.throttling import OtpBudget
 from domogate.settings import ThrottleSettings
-from tests.services.conftest import Env
+from tests.support.services_env import Env
 
 PENDING = 100
 
