@@ -10,6 +10,11 @@
   ``xknx.exceptions``, in ``core/values.py``). Not argon2 (hash formats are checked at the
   edge, ``security/passwords.py``), not xknx's I/O, SQLAlchemy, FastAPI, asyncio or any
   adapter.
+- ``domogate.services`` imports only ``domogate.core``, ``domogate.errors``,
+  ``domogate.settings``, itself and the standard library: no adapter, no third-party
+  package (the adapters are plugged into its ports by ``domogate/assembly.py``). The root
+  package itself (``from domogate import __version__``) counts as nothing: it holds only the
+  version and imports nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ CORE_ALLOWED_THIRD_PARTY = (
 )
 CORE_ALLOWED_DOMOGATE = ("domogate.core", "domogate.errors")
 CORE_FORBIDDEN_STDLIB = ("asyncio", "socket", "sqlite3", "subprocess", "threading")
+SERVICES_ALLOWED_DOMOGATE = (
+    "domogate.services",
+    "domogate.core",
+    "domogate.errors",
+    "domogate.settings",
+)
 
 
 def module_name(path: Path) -> str:
@@ -150,6 +161,36 @@ def test_core_imports_only_pure_parts() -> None:
             if not ok:
                 wrong.append(f"{name} imports {target}")
     assert wrong == []
+
+
+def test_services_import_only_core_errors_settings_and_the_standard_library() -> None:
+    """Directly and through what they import: ``settings`` and ``errors`` are held to the
+    same rule (``core``'s own imports are checked above)."""
+    stdlib = sys.stdlib_module_names
+    known = modules()
+    edges = graph()
+    todo = [name for name in known if _within(name, ("domogate.services",))]
+    seen = set(todo)
+    while todo:
+        for target in edges[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    wrong: list[str] = []
+    for name in sorted(seen):
+        if _within(name, ("domogate.core",)):
+            continue
+        for target in imports_of(name, known[name]):
+            top = target.split(".")[0]
+            if top == "__future__" or top in stdlib or target == "domogate":
+                continue
+            if top != "domogate" or not _within(target, SERVICES_ALLOWED_DOMOGATE):
+                wrong.append(f"{name} imports {target}")
+    assert wrong == []
+
+
+def test_the_root_package_imports_nothing() -> None:
+    assert list(imports_of("domogate", PACKAGE_ROOT / "__init__.py")) == []
 
 
 def test_the_tests_read_this_worktree() -> None:

@@ -11,7 +11,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from domogate.core.throttle import BucketSpec
-from domogate.security.passwords import Argon2Parameters
+
+
+@dataclass(frozen=True)
+class Argon2Parameters:
+    """Argon2id cost parameters (pure data; ``security/passwords.py`` hashes with them).
+    The defaults are argon2-cffi's RFC 9106 low-memory profile
+    (``argon2.profiles.RFC_9106_LOW_MEMORY``; tests/security/test_argon2_defaults.py checks
+    that they still agree), written out so that settings need not import argon2."""
+
+    time_cost: int = 3
+    memory_cost: int = 65536  # KiB
+    parallelism: int = 4
+
+    @classmethod
+    def cheap_for_tests(cls) -> Argon2Parameters:
+        return cls(time_cost=1, memory_cost=64, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class ThrottleSettings:
     service_per_source: BucketSpec = BucketSpec(capacity=10, rate=1 / 6)
     service_global: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
     service_local: BucketSpec = BucketSpec(capacity=10, rate=1 / 30)
+
     def otp_guesses_within(self, window_s: float) -> float:
         """At most this many OTP guesses are evaluated over any window (the bound)."""
         return self.otp_global.max_attempts(window_s) + self.otp_global_reserve.max_attempts(

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 
 from domogate.errors import InvalidInput
-from domogate.security.passwords import Argon2Parameters
+from domogate.settings import Argon2Parameters
 
 ARGON2_PROFILE_ENV = "DOMOGATE_ARGON2_PROFILE"
 """``test``: cheap Argon2id parameters (test suites only); unset or ``default``: RFC 9106."""

@@ -1,28 +1,19 @@
 """Password hashing with Argon2id (argon2-cffi).
 
-The cost parameters are configuration: production uses argon2-cffi's RFC 9106 low-memory
+The cost parameters are configuration (:class:`domogate.settings.Argon2Parameters`, also
+importable from here): production uses argon2-cffi's RFC 9106 low-memory
 profile; tests pass cheap parameters explicitly. Parameters are recorded in every hash, so
 hashes made with other parameters still verify.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from argon2 import PasswordHasher, extract_parameters
 from argon2 import exceptions as argon2_exceptions
-from argon2.profiles import RFC_9106_LOW_MEMORY
 
+from domogate.settings import Argon2Parameters
 
-@dataclass(frozen=True)
-class Argon2Parameters:
-    time_cost: int = RFC_9106_LOW_MEMORY.time_cost
-    memory_cost: int = RFC_9106_LOW_MEMORY.memory_cost
-    parallelism: int = RFC_9106_LOW_MEMORY.parallelism
-
-    @classmethod
-    def cheap_for_tests(cls) -> Argon2Parameters:
-        return cls(time_cost=1, memory_cost=64, parallelism=1)
+__all__ = ["Argon2Parameters", "Passwords", "is_well_formed_hash"]
 
 
 class Passwords:

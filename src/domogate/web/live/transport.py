@@ -10,12 +10,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domogate.errors import InvalidInput
 
-
-class LiveHub(Protocol):
-    """What the transport needs of the hub (``web.live.hub.LiveHub``): its ASGI entry."""
-
-    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None: ...
-
 LIVE_PATH = "/api/ws"
 WS_MAX_MESSAGE = 64 * 1024  # transport limit for one client message (uvicorn ws_max_size)
 
@@ -62,11 +56,18 @@ class RawSocket:
             await self.send({"type": "websocket.close", "code": code, "reason": reason})
 
 
+class LiveEndpoint(Protocol):
+    """What :class:`LiveFirst` needs of the live hub (``hub.LiveHub``; a protocol here so
+    that the transport does not import the hub, which imports the transport)."""
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 class LiveFirst:
     """Outermost ASGI layer: ``/api/ws`` goes straight to the live hub, everything else to
     the FastAPI app (whose middleware would otherwise stay on every idle connection)."""
 
-    def __init__(self, app: ASGIApp, hub: LiveHub) -> None:
+    def __init__(self, app: ASGIApp, hub: LiveEndpoint) -> None:
         self.app = app
         self.hub = hub
 

@@ -1,0 +1,216 @@
+"""The accept loop on one listening socket: counts a connection from ``accept`` (before
+any TLS work), hands it to its protocol or refuses it, pauses when files run short."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from domogate.core.throttle import source_key
+from domogate.web.connections.gate import ConnectionGate, Slot
+from domogate.web.connections.refusal import REFUSAL_TIMEOUT_S, RefusalProtocol, refusal_response
+
+log = logging.getLogger("domogate.connections")
+
+SSL_SHUTDOWN_TIMEOUT_S = 5.0  # asyncio waits 30 s for a peer's close_notify by default
+ACCEPT_PAUSE_S = 0.1  # when accept() itself fails for want of file descriptors
+_ACCEPT_ERRORS_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class Acceptor(asyncio.AbstractServer):
+    """The accept loop on one listening socket (stands in uvicorn's ``servers`` list:
+    ``close`` and ``wait_closed`` are what uvicorn's shutdown calls)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        gate: ConnectionGate,
+        protocol_factory: Callable[[Slot], asyncio.Protocol],
+        ssl_context: ssl.SSLContext | None,
+        backlog: int = 128,
+    ) -> None:
+        self.sock = sock
+        self.gate = gate
+        self.protocol_factory = protocol_factory
+        self.ssl = ssl_context
+        self.backlog = max(1, backlog)
+        self.batch = min(self.backlog, 16)  # accepts per wake-up
+        self.loop = asyncio.get_running_loop()
+        self.serving = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._resume: asyncio.TimerHandle | None = None
+        self._warned = False
+        self.refusal = refusal_response()
+
+    # asyncio.AbstractServer
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop
+
+    def is_serving(self) -> bool:
+        return self.serving
+
+    async def start_serving(self) -> None:
+        self.start()
+
+    async def serve_forever(self) -> None:  # pragma: no cover - uvicorn does not call it
+        self.start()
+        await asyncio.Event().wait()
+
+    def start(self) -> None:
+        if self.serving:
+            return
+        self.serving = True
+        self.sock.setblocking(False)
+        self.sock.listen(self.backlog)
+        self.loop.add_reader(self.sock.fileno(), self._on_readable)
+
+    def close(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        if self.serving:
+            self.serving = False
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.sock.fileno())
+        self.gate.close_pending()
+        for task in list(self.tasks):
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=REFUSAL_TIMEOUT_S + 1)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return (self.sock,)
+
+    # accepting
+    def _on_readable(self) -> None:
+        evicted = self.gate.evicted
+        for _ in range(self.batch):
+            if self.gate.evicted != evicted:
+                # A closed connection gives its file back on the loop's next rounds:
+                # accept again then, so that files never run short in between.
+                return
+            try:
+                conn, addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _ACCEPT_ERRORS_PAUSE:
+                    self._pause(exc)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                log.warning("accept failed: %s", exc)
+                return
+            self._accepted(conn, addr)
+
+    def _pause(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("cannot accept connections: %s; pausing", exc.strerror or exc)
+        if self.serving and self._resume is None:
+            self.loop.remove_reader(self.sock.fileno())
+
+            def resume() -> None:
+                self._resume = None
+                if self.serving:
+                    self.loop.add_reader(self.sock.fileno(), self._on_readable)
+
+            self._resume = self.loop.call_later(ACCEPT_PAUSE_S, resume)
+
+    def _accepted(self, conn: socket.socket, addr: Any) -> None:
+        conn.setblocking(False)
+        host = str(addr[0]) if isinstance(addr, tuple) and addr else "local"
+        slot = self.gate.admit(source_key(host), self.loop.time())
+        if slot is None:
+            self._refuse(conn)
+            return
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        slot.sock = conn
+        slot.arm()  # the TLS handshake and the first head share the deadline
+        task = self.loop.create_task(self._connect(slot, conn))
+        slot.task = task
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._connected, slot))
+
+    async def _connect(self, slot: Slot, conn: socket.socket) -> None:
+        def protocol() -> asyncio.Protocol:
+            slot.sock = None  # asyncio's transport owns the socket from here
+            return self.protocol_factory(slot)
+
+        tls = self.ssl is not None
+        await self.loop.connect_accepted_socket(
+            protocol,
+            conn,
+            ssl=self.ssl,
+            # A backstop only: the slot's deadline closes it first.
+            ssl_handshake_timeout=2 * self.gate.limits.head_timeout_s + 1 if tls else None,
+            ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT_S if tls else None,
+        )
+
+    def _connected(self, slot: Slot, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        slot.task = None
+        failed = task.cancelled() or task.exception() is not None
+        if failed:  # refused handshake, deadline, eviction, shutdown: nothing to serve
+            if slot.sock is not None:  # cancelled before asyncio took the socket
+                slot.sock.close()
+                slot.sock = None
+            if slot.transport is None:
+                slot.release()
+
+    def _refuse(self, conn: socket.socket) -> None:
+        gate = self.gate
+        gate.refused += 1
+        if gate.refusing >= gate.limits.refusals:
+            conn.close()  # no answer: it would cost a TLS handshake
+            return
+        gate.refusing += 1
+        holder: list[socket.socket | None] = [conn]
+        task = self.loop.create_task(self._answer_refusal(holder))
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._refusal_done, holder))
+
+    async def _answer_refusal(self, holder: list[socket.socket | None]) -> None:
+        conn = holder[0]
+        assert conn is not None
+
+        def protocol() -> RefusalProtocol:
+            holder[0] = None  # asyncio's transport owns the socket from here
+            return RefusalProtocol(self.refusal)
+
+        tls = self.ssl is not None
+        transport: asyncio.BaseTransport | None = None
+        try:
+            async with asyncio.timeout(REFUSAL_TIMEOUT_S):
+                transport, refusal = await self.loop.connect_accepted_socket(
+                    protocol,
+                    conn,
+                    ssl=self.ssl,
+                    ssl_handshake_timeout=REFUSAL_TIMEOUT_S if tls else None,
+                    ssl_shutdown_timeout=1.0 if tls else None,
+                )
+                await refusal.done
+        finally:
+            if transport is not None and not transport.is_closing():
+                transport.abort()  # type: ignore[attr-defined]
+
+    def _refusal_done(self, holder: list[socket.socket | None], task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.gate.refusing -= 1
+        if not task.cancelled():
+            task.exception()  # retrieved: a refusal that fails is no news
+        conn = holder[0]
+        if conn is not None:
+            conn.close()
+            holder[0] = None

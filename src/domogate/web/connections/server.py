@@ -1,0 +1,62 @@
+"""uvicorn's server with domogate's accept loop (see :mod:`domogate.web.connections`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from typing import cast
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE, Config
+
+from domogate.settings import ConnectionLimits
+from domogate.web.connections.acceptor import Acceptor
+from domogate.web.connections.gate import ConnectionGate, Slot
+from domogate.web.connections.limits import (
+    EffectiveLimits,
+    effective_limits,
+    raise_open_files,
+    wanted_open_files,
+)
+from domogate.web.connections.protocols import GuardedH11Protocol
+
+
+class GuardedServer(uvicorn.Server):
+    """uvicorn's server with domogate's accept loop (see the module's docstring). It
+    serves the sockets it is given (``serve(sockets=[…])``)."""
+
+    def __init__(self, config: Config, limits: ConnectionLimits | EffectiveLimits) -> None:
+        super().__init__(config)
+        self.limits = (
+            limits
+            if isinstance(limits, EffectiveLimits)
+            else effective_limits(limits, raise_open_files(wanted_open_files(limits)))
+        )
+        self.gate = ConnectionGate(self.limits)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if not sockets:
+            raise ValueError("GuardedServer serves bound sockets: serve(sockets=[…]).")
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def protocol(slot: Slot) -> asyncio.Protocol:
+            return GuardedH11Protocol(
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=loop,
+                slot=slot,
+            )
+
+        acceptors = [
+            Acceptor(sock, self.gate, protocol, config.ssl, config.backlog) for sock in sockets
+        ]
+        for acceptor in acceptors:
+            acceptor.start()
+        self.servers = cast(list[asyncio.base_events.Server], acceptors)
+        self.started = True
