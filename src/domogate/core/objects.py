@@ -1,26 +1,6 @@
-"""What each kind of object is made of on the bus (pure: no I/O).
-
-An object has **attributes** (``on``, ``brightness``, ``position``, ``target``, …). Each
-attribute is carried by up to two **bindings** of the object: the one commands are written
-to, and the one its state comes back on. A telegram on either updates the attribute (as
-xknx does); at start the state binding is read (or, without one, the command binding).
-
-======================  =================================================================
-type                    attributes (command binding / state binding, datapoint type)
-======================  =================================================================
-switch                  on (command / state, 1.001)
-dimmer                  on (command / state, 1.001);
-                        brightness (brightness / brightness_state, 5.001, percent)
-shutter                 move (command, 1.008: false = up, true = down; no state);
-                        stop (stop, 1.017; no state);
-                        position (position / position_state, 5.001, percent, 100 = closed);
-                        slats (slats / slats_state, 5.001, percent)
-thermostat              temperature (— / temperature, 9.001, read only);
-                        target (target / target_state, 9.001);
-                        mode (mode / mode_state, 20.102)
-scene                   scene (command, 17.001, 1-64)
-sensor                  value (— / state, any datapoint type xknx knows; required)
-======================  =================================================================
+"""Resolved objects over their kinds (pure: no I/O): the address index (which telegram
+updates what, what to read at start), command checks and typed values. What each kind is
+made of, attribute by attribute, is the table in :mod:`domogate.core.kinds`.
 """
 
 from __future__ import annotations
