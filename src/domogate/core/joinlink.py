@@ -1,6 +1,12 @@
 """Join links: the URL in the QR code that carries what a new device needs.
 
-``https://HOST:PORT/join#v=1&s=SERVER_ID&fp=SHA256HEX&otp=ABCDE-FGHJK[&x=EXTERNAL][&n=NAME]``
+``https://HOST:PORT/join#v=1&s=SERVER_ID&fp=SHA256HEX&otp=ABCDE-FGHJK[&x=EXTERNAL][&n=NAME]
+[&c=CLOUD_URL&r=RELAY]``
+
+``c`` is the installation's cloud URL (``https://<name>.<zone>[:port]``) and ``r`` the
+relay's ``HOST:PORT`` to dial for it, both present only when the user may use the cloud
+path and the server's link is up; the fingerprint ``fp`` pins the same certificate on
+both paths (the relay passes TLS through).
 
 Everything after ``#`` is a fragment: browsers never send it to the server, so the OTP is
 in no request line and no server log.
@@ -24,6 +30,8 @@ class JoinLink:
     otp: str | None
     external_url: str | None = None
     server_name: str | None = None
+    cloud_url: str | None = None
+    cloud_relay: str | None = None
 
     def to_url(self) -> str:
         params: list[tuple[str, str]] = [("v", "1"), ("s", self.server_id)]
@@ -35,6 +43,9 @@ class JoinLink:
             params.append(("x", self.external_url))
         if self.server_name:
             params.append(("n", self.server_name))
+        if self.cloud_url and self.cloud_relay:
+            params.append(("c", self.cloud_url))
+            params.append(("r", self.cloud_relay))
         return self.base_url.rstrip("/") + JOIN_PATH + "#" + urlencode(params)
 
 
@@ -61,6 +72,8 @@ def parse(url: str) -> JoinLink:
         otp=(fields.get("otp") or None),
         external_url=(fields.get("x") or None),
         server_name=(fields.get("n") or None),
+        cloud_url=(fields.get("c") or None) if fields.get("r") else None,
+        cloud_relay=(fields.get("r") or None) if fields.get("c") else None,
     )
 
 
