@@ -35,3 +35,19 @@ def test_round_trip_with_the_otp_in_the_fragment_only() -> None:
 def test_malformed_links_say_what_is_wrong(url: str, says: str) -> None:
     with pytest.raises(InvalidInput, match=says):
         joinlink.parse(url)
+
+
+def test_cloud_url_and_relay_travel_together() -> None:
+    link = joinlink.JoinLink(
+        "https://maison:7550",
+        "srv-1",
+        "ab" * 32,
+        "ACDEF-GHJKL",
+        cloud_url="https://abc.cloud.test:7443",
+        cloud_relay="127.0.0.1:7443",
+    )
+    assert joinlink.parse(link.to_url()) == link
+    # one without the other is dropped: a cloud URL with no relay to dial is no path
+    alone = joinlink.JoinLink("https://m:1", "s", None, None, cloud_url="https://a.b")
+    assert "c=" not in alone.to_url()
+    assert joinlink.parse("https://m:1/join#v=1&s=s&c=https%3A%2F%2Fa.b").cloud_url is None
