@@ -196,9 +196,7 @@ class ClientsService:
                 f"Unknown group {group!r}; the project's groups are: {', '.join(groups)}.",
                 field="group",
             )
-        clean = clean_name(name, "name") if name not in (None, "") else None
-        if clean is not None and await self._d.store.find_user_by_name(clean) is not None:
-            raise Conflict(f"A user named {clean!r} already exists.", field="name")
+        clean = clean_name(name, "name") if name not in (None, "") else None  # unique: store
         now = self._d.clock.now()
         if account_expires_at is not None and account_expires_at <= now:
             raise InvalidInput("The account end date is in the past.", field="account_expires_at")
