@@ -213,7 +213,7 @@ class AuthService:
             raise OtpDisabled()
         if not isinstance(typed_otp, str):
             raise InvalidInput("otp must be text.")
-        canonical = otp_rules.normalise(typed_otp[:64])
+        canonical = otp_rules.read_typed(typed_otp)
         self._otp_budget.take(
             source_key(ctx.source),
             self._d.clock.monotonic(),
