@@ -27,7 +27,10 @@ def test_one_identity_and_one_refusal_for_user_names() -> None:
     assert same_name("ＡＤＭＩＮ", "ad min") and not same_name("alice", "alicia")
     taken = name_taken("Alice")
     assert isinstance(taken, Conflict)
-    assert taken.message == "The name 'Alice' is already taken; choose another."
+    assert taken.message == (
+        "The name 'Alice' is already taken (user names ignore case, spaces and look-alike "
+        "characters); choose another."
+    )
     assert taken.details == {"field": "name"}
 
 

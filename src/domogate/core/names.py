@@ -48,7 +48,11 @@ def same_name(a: str, b: str) -> bool:
 def name_taken(name: str) -> Conflict:
     """The one refusal of a user name another user already has (by :func:`name_key`),
     whoever asks: adding a client, a person naming themselves, any change to a user."""
-    return Conflict(f"The name {name!r} is already taken; choose another.", field="name")
+    return Conflict(
+        f"The name {name!r} is already taken (user names ignore case, spaces and look-alike "
+        "characters); choose another.",
+        field="name",
+    )
 
 
 def printable_excerpt(raw: object, max_len: int) -> str | None:
