@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domogate.core.names import clean_name, name_key, printable_excerpt
-from domogate.errors import InvalidInput
+from domogate.core.names import clean_name, name_key, name_taken, printable_excerpt, same_name
+from domogate.errors import Conflict, InvalidInput
 
 
 def test_clean_name_normalises_and_refuses_control_characters() -> None:
@@ -21,6 +21,17 @@ def test_name_key_folds_look_alikes_into_one_name() -> None:
     assert name_key("Straße") == name_key("STRASSE")
     assert name_key("alice") != name_key("alicia")
     assert len(name_key("x" * 10_000)) == 255
+
+
+def test_one_identity_and_one_refusal_for_user_names() -> None:
+    assert same_name("ＡＤＭＩＮ", "ad min") and not same_name("alice", "alicia")
+    taken = name_taken("Alice")
+    assert isinstance(taken, Conflict)
+    assert taken.message == (
+        "The name 'Alice' is already taken (user names ignore case, spaces and look-alike "
+        "characters); choose another."
+    )
+    assert taken.details == {"field": "name"}
 
 
 def test_printable_excerpt_cleans_and_bounds() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from domogate.core import devicekeys, joinlink
 from domogate.core import otp as otp_rules
+from domogate.core.names import name_taken
 from domogate.errors import (
     Conflict,
     Forbidden,
@@ -177,6 +178,20 @@ async def test_name_taken_is_refused_and_otp_stays_usable(env: Env) -> None:
         await env.redeem(issued.otp, name="ALICE")
     auth, _ = await env.redeem(issued.otp, name="Carol")
     assert auth.user.name == "Carol"
+
+
+async def test_a_taken_name_is_refused_with_one_message_whoever_asks(env: Env) -> None:
+    """Adding a named client and naming oneself at redemption: one rule, one message."""
+    admin = await env.admin()
+    with pytest.raises(Conflict) as added:
+        await env.clients.add_client(admin, base_url="https://h:1", name="Ａ lice")
+    issued = await env.clients.add_client(admin, base_url="https://h:1")
+    with pytest.raises(Conflict) as redeemed:
+        await env.redeem(issued.otp, name="ALICE")
+    assert added.value.message == name_taken("Ａ lice").message  # wording: tests/core
+    assert redeemed.value.message == name_taken("ALICE").message
+    assert added.value.details == redeemed.value.details == {"field": "name"}
+    assert len(await env.clients.list_clients(admin)) == 3  # alice, bob, the new slot
 
 
 async def test_untrusted_names_are_kept_verbatim(env: Env) -> None:

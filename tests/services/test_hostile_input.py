@@ -199,6 +199,8 @@ async def test_failed_device_sign_ins_are_throttled_per_source_and_aggregated(en
     failures = [e for e in rows if e.outcome != "ok"]
     assert len(failures) <= 4, [(e.outcome, e.details) for e in failures]
     assert sum(int(e.details.get("repeated", 1)) for e in failures) == 60
+    since = [str(e.details["since"]) for e in failures if "repeated" in e.details]
+    assert since and all(s.endswith("Z") and "+00:00" not in s for s in since)  # core.times.iso
 
 
 async def test_a_redeploy_keeps_admin_flags_decided_on_the_server(env: Env) -> None:

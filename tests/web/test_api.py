@@ -316,6 +316,9 @@ async def test_session_refresh_keeps_the_connection(live: Live) -> None:
         await ws.send(json.dumps({"type": "auth", "token": new_token}))
         hello = await next_of(ws, "hello")
         assert hello["device"]["id"] == device_id
+        # One formatter of instants: the live hello writes them as the REST API does.
+        assert hello["session"]["expires_at"] == r.json()["session"]["expires_at"]
+        assert hello["session"]["expires_at"].endswith("Z")
         await live.http.post("/api/auth/logout", headers=live.bearer(bob))  # the old session
         await live.hub.recheck()  # what the supervisor does every half second
         await ws.send(json.dumps({"type": "ping"}))

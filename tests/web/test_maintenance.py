@@ -44,6 +44,28 @@ async def test_service_password_opens_the_overview(live: Live) -> None:
     assert "password" not in json.dumps(body["project"]).lower().replace("use_otp", "")
 
 
+async def test_the_overview_has_the_documented_shape_and_names_unnamed_slots(
+    live: Live,
+) -> None:
+    """docs/api.md's shape of GET /api/maintenance, with an unnamed slot listed last."""
+    await live.http.post("/api/clients", json={}, headers=live.bearer(await live.login()))
+    token = await open_session(live)
+    body = (await live.http.get("/api/maintenance", headers=bearer(token))).json()
+    assert set(body) == {"server", "project", "admins", "users", "audit"}
+    assert set(body["server"]) == {"id", "fingerprint", "software_version", "address", "https"}
+    assert set(body["project"]) == {
+        "name", "version", "deployed_at", "groups", "use_otp_authentication",
+        "automatic_authentication", "connection_policy", "cloud_enabled",
+    }  # fmt: skip
+    assert body["project"]["deployed_at"].endswith("Z")
+    row = {"id", "name", "named", "group", "admin", "origin", "revoked", "devices"}
+    assert all(set(u) == row for u in body["users"])
+    assert [u["named"] for u in body["users"]] == [True, True, False]
+    slot = body["users"][-1]
+    assert slot["name"].startswith("(unnamed slot added ") and slot["name"].endswith(" UTC)")
+    assert (slot["origin"], slot["devices"], slot["revoked"]) == ("admin", 0, False)
+
+
 async def test_wrong_password_and_no_token_are_refused(live: Live) -> None:
     r = await unlock(live, "not-it")
     assert r.status_code == 401

@@ -11,6 +11,7 @@ from typing import IO, Annotated
 
 import typer
 
+from domogate.core.times import iso
 from domogate.errors import InvalidInput
 
 # --- durations and dates ---
@@ -56,7 +57,8 @@ def parse_when(text: str, now: datetime) -> datetime:
 
 
 def iso_utc(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """``when`` (any time zone) as the API writes instants: UTC, with a ``Z``."""
+    return iso(when.astimezone(UTC))
 
 
 def read_password_line(stream: IO[str]) -> str:

@@ -149,10 +149,15 @@ def unnamed_slot(created_at: datetime | None = None) -> str:
     return f"{UNNAMED_SLOT} added {created_at:%Y-%m-%d %H:%M} UTC"
 
 
+def unnamed_slot_label(created_at: datetime | None = None) -> str:
+    """The slot in a list of users, where a name would be: ``(unnamed slot …)``."""
+    return f"({unnamed_slot(created_at)})"
+
+
 def client_label(user: User, status: ClientStatus, pending_otp_plain: str | None) -> str:
     """The OTP while the slot is pending (not yet connected), then the user's name."""
     if status is ClientStatus.PENDING and pending_otp_plain:
         return otp_rules.display(pending_otp_plain)
     if user.name:
         return user.name
-    return f"({unnamed_slot()})"
+    return unnamed_slot_label()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from domogate.errors import InvalidInput
+from domogate.errors import Conflict, InvalidInput
 
 MAX_NAME = 64
 
@@ -38,6 +38,21 @@ def name_key(name: str) -> str:
     return "".join(
         c for c in folded if not c.isspace() and unicodedata.category(c) not in _INVISIBLE
     )[:255]
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two user names are one name (see :func:`name_key`)."""
+    return name_key(a) == name_key(b)
+
+
+def name_taken(name: str) -> Conflict:
+    """The one refusal of a user name another user already has (by :func:`name_key`),
+    whoever asks: adding a client, a person naming themselves, any change to a user."""
+    return Conflict(
+        f"The name {name!r} is already taken (user names ignore case, spaces and look-alike "
+        "characters); choose another.",
+        field="name",
+    )
 
 
 def printable_excerpt(raw: object, max_len: int) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from domogate.core.accounts import AuditEvent, ConnectionPath, User
 from domogate.core.throttle import source_key
+from domogate.core.times import iso
 from domogate.services.context import RequestContext
 from domogate.services.ports import AccountStore, Clock
 
@@ -157,7 +158,7 @@ class AuditLog:
                 target=first.target,
                 source=first.source,
                 path=first.path,
-                details={"repeated": agg.repeated, "since": agg.since.isoformat()},
+                details={"repeated": agg.repeated, "since": iso(agg.since)},
             )
         )
         log.info(

@@ -22,7 +22,6 @@ from domogate.errors import (
     AccountExpired,
     AutomaticAuthenticationDisabled,
     ChallengeInvalid,
-    Conflict,
     DomogateError,
     InvalidCredentials,
     InvalidInput,
@@ -214,7 +213,7 @@ class AuthService:
             raise OtpDisabled()
         if not isinstance(typed_otp, str):
             raise InvalidInput("otp must be text.")
-        canonical = otp_rules.normalise(typed_otp[:64])
+        canonical = otp_rules.read_typed(typed_otp)
         self._otp_budget.take(
             source_key(ctx.source),
             self._d.clock.monotonic(),
@@ -227,12 +226,7 @@ class AuthService:
             if user.name is None:
                 if name is None:
                     raise InvalidInput("Your name is required.", field="name")
-                new_name = clean_name(name, "name")
-                clash = await self._d.store.find_user_by_name(new_name)
-                if clash is not None and clash.id != user.id:
-                    raise Conflict(
-                        "This name is already used by someone else; choose another.", field="name"
-                    )
+                new_name = clean_name(name, "name")  # another's name: the store refuses it
             device_name = clean_name(device_name, "device name", 100)
             devicekeys.load_public_key(public_key)
             now = self._d.clock.now()

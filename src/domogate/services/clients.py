@@ -196,9 +196,7 @@ class ClientsService:
                 f"Unknown group {group!r}; the project's groups are: {', '.join(groups)}.",
                 field="group",
             )
-        clean = clean_name(name, "name") if name not in (None, "") else None
-        if clean is not None and await self._d.store.find_user_by_name(clean) is not None:
-            raise Conflict(f"A user named {clean!r} already exists.", field="name")
+        clean = clean_name(name, "name") if name not in (None, "") else None  # unique: store
         now = self._d.clock.now()
         if account_expires_at is not None and account_expires_at <= now:
             raise InvalidInput("The account end date is in the past.", field="account_expires_at")
@@ -412,16 +410,7 @@ class ClientsService:
 
     def _validity(self, valid_for: timedelta | None) -> timedelta:
         validity = self._d.settings.otp_default_validity if valid_for is None else valid_for
-        if validity < timedelta(seconds=1):
-            raise InvalidInput("The validity must be at least one second.", field="valid_for_s")
-        if validity > self._d.settings.otp_max_validity:
-            limit = self._d.settings.otp_max_validity
-            raise InvalidInput(
-                f"A one-time password may be valid for at most {limit.total_seconds() / 3600:g} "
-                f"hours ({int(limit.total_seconds())} seconds).",
-                field="valid_for_s",
-            )
-        return validity
+        return otp_rules.check_validity(validity, self._d.settings.otp_max_validity)
 
     @staticmethod
     def _parse_paths(paths: list[str] | None) -> frozenset[ConnectionPath]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from domogate import __version__
-from domogate.core.accounts import AuditEvent, User, unnamed_slot
-from domogate.core.times import iso
+from domogate.core.accounts import AuditEvent, User, UserOrigin, unnamed_slot_label
 from domogate.errors import (
     Conflict,
     DomogateError,
@@ -39,6 +37,52 @@ ACTOR = "maintenance"
 class MaintenanceSession:
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    id: str
+    fingerprint: str | None  # of its TLS certificate; None over plain HTTP
+    software_version: str
+    address: str  # host:port it listens on
+    https: bool
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """The deployed project, without anything secret (no password hashes)."""
+
+    name: str
+    version: int
+    deployed_at: datetime
+    groups: tuple[str, ...]
+    use_otp_authentication: bool
+    automatic_authentication: bool
+    connection_policy: str
+    cloud_enabled: bool
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: str
+    name: str  # the user's name, or the unnamed slot's label
+    named: bool
+    group: str
+    admin: bool
+    origin: UserOrigin
+    revoked: bool
+    devices: int  # devices not revoked
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the maintenance page shows; users ordered live admins first, then by name."""
+
+    server: ServerFacts
+    project: ProjectFacts | None
+    admins: tuple[str, ...]
+    users: tuple[UserRow, ...]
+    audit: tuple[AuditEvent, ...]
 
 
 class MaintenanceService:
@@ -91,7 +135,7 @@ class MaintenanceService:
 
     # --- what the page shows ------------------------------------------------------------
 
-    async def overview(self, token: str, audit_limit: int = 50) -> dict[str, Any]:
+    async def overview(self, token: str, audit_limit: int = 50) -> Overview:
         self.check(token)
         stored = await self._d.store.current_project()
         project = self._d.project.project
@@ -101,53 +145,40 @@ class MaintenanceService:
         for d in devices:
             if d.revoked_at is None:
                 live_devices[d.user_id] = live_devices.get(d.user_id, 0) + 1
-        rows = sorted((self._user_row(u, live_devices.get(u.id, 0)) for u in users), key=_order)
-        return {
-            "server": {
-                "id": self._d.server_id,
-                "fingerprint": self._d.fingerprint,
-                "software_version": __version__,
-                "address": f"{self._d.settings.host}:{self._d.settings.port}",
-                "https": not self._d.settings.insecure_http,
-            },
-            "project": None
+        rows = sorted((_user_row(u, live_devices.get(u.id, 0)) for u in users), key=_order)
+        return Overview(
+            server=ServerFacts(
+                id=self._d.server_id,
+                fingerprint=self._d.fingerprint,
+                software_version=__version__,
+                address=f"{self._d.settings.host}:{self._d.settings.port}",
+                https=not self._d.settings.insecure_http,
+            ),
+            project=None
             if project is None or stored is None
-            else {
-                "name": project.name,
-                "version": stored.version,
-                "deployed_at": iso(stored.deployed_at),
-                "groups": project.group_names(),
-                "use_otp_authentication": project.system.use_otp_authentication,
-                "automatic_authentication": project.system.automatic_authentication,
-                "connection_policy": project.system.cloud.connection_policy.value,
-                "cloud_enabled": project.system.cloud.enabled,
-            },
-            "admins": [r["name"] for r in rows if r["admin"] and not r["revoked"]],
-            "users": rows,
-            "audit": await self.recent_audit(audit_limit),
-        }
+            else ProjectFacts(
+                name=project.name,
+                version=stored.version,
+                deployed_at=stored.deployed_at,
+                groups=tuple(project.group_names()),
+                use_otp_authentication=project.system.use_otp_authentication,
+                automatic_authentication=project.system.automatic_authentication,
+                connection_policy=project.system.cloud.connection_policy.value,
+                cloud_enabled=project.system.cloud.enabled,
+            ),
+            admins=tuple(r.name for r in rows if r.admin and not r.revoked),
+            users=tuple(rows),
+            audit=tuple(await self.recent_audit(audit_limit)),
+        )
 
     async def recent_audit(self, limit: int) -> list[AuditEvent]:
         return await self._d.audit.list(limit=limit)
-
-    @staticmethod
-    def _user_row(user: User, devices: int) -> dict[str, Any]:
-        return {
-            "id": user.id,
-            "name": user.name or f"({unnamed_slot(user.created_at)})",
-            "named": user.name is not None,
-            "group": user.group,
-            "admin": user.admin,
-            "origin": user.origin.value,
-            "revoked": user.revoked_at is not None,
-            "devices": devices,
-        }
 
     # --- changes ------------------------------------------------------------------------
 
     async def set_admin(
         self, ctx: RequestContext, token: str, user_id: str, admin: bool
-    ) -> dict[str, Any]:
+    ) -> UserRow:
         """Grant or remove the admin flag; the user's row as the overview shows it."""
         self.check(token)
         user = await self._d.store.get_user(user_id)
@@ -165,8 +196,21 @@ class MaintenanceService:
         else:
             await self._d.audit.record(action, "unchanged", ctx, actor_name=ACTOR, target=user.id)
         devices = [d for d in await self._d.store.list_devices(user.id) if d.revoked_at is None]
-        return self._user_row(user, len(devices))
+        return _user_row(user, len(devices))
 
 
-def _order(row: dict[str, Any]) -> tuple[bool, bool, bool, str]:
-    return (row["revoked"], not row["admin"], not row["named"], str(row["name"]).casefold())
+def _user_row(user: User, devices: int) -> UserRow:
+    return UserRow(
+        id=user.id,
+        name=user.name or unnamed_slot_label(user.created_at),
+        named=user.name is not None,
+        group=user.group,
+        admin=user.admin,
+        origin=user.origin,
+        revoked=user.revoked_at is not None,
+        devices=devices,
+    )
+
+
+def _order(row: UserRow) -> tuple[bool, bool, bool, str]:
+    return (row.revoked, not row.admin, not row.named, row.name.casefold())

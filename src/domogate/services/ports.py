@@ -45,6 +45,10 @@ class Clock(Protocol):
 
 
 class AccountStore(Protocol):
+    """Users, devices, OTPs. Every write of a user's name (``add_user``, ``update_user``,
+    ``add_otp``'s ``new_user``, ``redeem_otp``) raises ``core.names.name_taken`` when another
+    user has that name: the one check of name uniqueness (services do not repeat it)."""
+
     # users ---------------------------------------------------------------------------
     async def add_user(self, user: User) -> None: ...
     async def update_user(self, user: User) -> None: ...

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domogate.core import otp as otp_rules
 from domogate.core.accounts import ConnectionPath
 from domogate.core.export import export_for_group
 from domogate.core.times import iso
@@ -21,6 +22,7 @@ from domogate.errors import InvalidInput, NotFound, Unauthenticated
 from domogate.services.auth import DeviceProof
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
+from domogate.settings import ServerSettings
 from domogate.web.views import (
     audit_json,
     authenticated_json,
@@ -38,6 +40,9 @@ class _Body(BaseModel):
 
 
 _M = TypeVar("_M", bound=BaseModel)
+
+_MAX_VALID_FOR_S = int(ServerSettings.otp_max_validity.total_seconds())
+"""The default ``otp_max_validity`` (24 h); the service checks the server's own."""
 
 
 class DeviceIn(_Body):
@@ -65,7 +70,7 @@ class PasswordLogin(_Body):
 
 
 class OtpLogin(_Body):
-    otp: str = Field(max_length=64)
+    otp: str = Field(max_length=otp_rules.MAX_TYPED)
     name: str | None = Field(default=None, max_length=200)
     device: DeviceIn
 
@@ -86,8 +91,8 @@ class AddClient(_Body):
     admin: bool = False
     valid_for_s: int | None = Field(
         default=None,
-        ge=1,
-        le=86_400,  # ServerSettings.otp_max_validity (24 h); the service checks the server's
+        ge=otp_rules.MIN_VALIDITY_S,
+        le=_MAX_VALID_FOR_S,
         description="Seconds the one-time password stays valid (default 2 hours).",
     )
     account_expires_at: datetime | None = Field(
@@ -103,8 +108,8 @@ class AddClient(_Body):
 class IssueOtp(_Body):
     valid_for_s: int | None = Field(
         default=None,
-        ge=1,
-        le=86_400,  # ServerSettings.otp_max_validity (24 h); the service checks the server's
+        ge=otp_rules.MIN_VALIDITY_S,
+        le=_MAX_VALID_FOR_S,
         description="Seconds the one-time password stays valid (default 2 hours).",
     )
 

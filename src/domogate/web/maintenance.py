@@ -10,8 +10,56 @@ from pydantic import BaseModel, ConfigDict, Field
 from domogate.core.times import iso
 from domogate.errors import Unauthenticated
 from domogate.services.container import Services
+from domogate.services.maintenance import Overview, ProjectFacts, ServerFacts, UserRow
 from domogate.web.api import ERROR_RESPONSES, context_of
 from domogate.web.views import audit_json
+
+
+def server_json(s: ServerFacts) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "fingerprint": s.fingerprint,
+        "software_version": s.software_version,
+        "address": s.address,
+        "https": s.https,
+    }
+
+
+def project_json(p: ProjectFacts) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "version": p.version,
+        "deployed_at": iso(p.deployed_at),
+        "groups": list(p.groups),
+        "use_otp_authentication": p.use_otp_authentication,
+        "automatic_authentication": p.automatic_authentication,
+        "connection_policy": p.connection_policy,
+        "cloud_enabled": p.cloud_enabled,
+    }
+
+
+def user_row_json(u: UserRow) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "name": u.name,
+        "named": u.named,
+        "group": u.group,
+        "admin": u.admin,
+        "origin": u.origin.value,
+        "revoked": u.revoked,
+        "devices": u.devices,
+    }
+
+
+def overview_json(o: Overview) -> dict[str, Any]:
+    names: dict[str, str | None] = {u.id: u.name for u in o.users}
+    return {
+        "server": server_json(o.server),
+        "project": None if o.project is None else project_json(o.project),
+        "admins": list(o.admins),
+        "users": [user_row_json(u) for u in o.users],
+        "audit": [audit_json(e, names) for e in o.audit],
+    }
 
 
 class Unlock(BaseModel):
@@ -51,16 +99,13 @@ def build_maintenance_router(services: Services) -> APIRouter:
 
     @r.get("")
     async def overview(token: TokenDep) -> dict[str, Any]:
-        data = await service.overview(token)
-        names = {u["id"]: u["name"] for u in data["users"]}
-        data["audit"] = [audit_json(e, names) for e in data["audit"]]
-        return data
+        return overview_json(await service.overview(token))
 
     @r.put("/users/{user_id}/admin")
     async def set_admin(
         user_id: str, body: AdminFlag, request: Request, token: TokenDep
     ) -> dict[str, Any]:
         user = await service.set_admin(context_of(request), token, user_id, body.admin)
-        return {"user": user}
+        return {"user": user_row_json(user)}
 
     return r

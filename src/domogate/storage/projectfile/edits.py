@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from domogate.core.names import name_taken
 from domogate.core.project import (
     Project,
     ProjectUser,
@@ -75,7 +76,7 @@ def add_user(
             "(add one with `domogate project group add`)"
         )
     if current.user(name) is not None:
-        raise Conflict(f"user {name!r} already exists (user names are case-insensitive)")
+        raise name_taken(name)
     item = CommentedMap()
     item["name"] = name
     item["group"] = chosen

@@ -10,7 +10,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
-from domogate.core.names import name_key
+from domogate.core.names import same_name
 from domogate.core.project import (
     ITEM_KEYS,
     Project,
@@ -168,7 +168,7 @@ def _same_name(list_key: str, a: Any, b: str) -> bool:
     if not isinstance(a, str):
         return False
     if list_key == "users":
-        return name_key(a) == name_key(b)
+        return same_name(a, b)
     return a == b
 
 

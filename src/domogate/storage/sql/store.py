@@ -58,7 +58,7 @@ from domogate.storage.sql.schema import (
     ProjectVersionRow,
     UserRow,
 )
-from domogate.storage.sql.users import insert_user, require_user, update_user
+from domogate.storage.sql.users import check_name_free, insert_user, require_user, update_user
 
 
 class _Lost(Exception):
@@ -292,6 +292,7 @@ class SqlAccountStore:
             raise InvalidInput("The device does not belong to the user redeeming the OTP.")
         try:
             async with self._write() as conn:
+                await check_name_free(conn, user)
                 result = await conn.execute(
                     update(OtpRow)
                     .where(

@@ -6,13 +6,18 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domogate.core.accounts import User
-from domogate.core.names import name_key
-from domogate.errors import Conflict, InvalidInput, NotFound
+from domogate.core.names import name_key, name_taken
+from domogate.errors import InvalidInput, NotFound
 from domogate.storage.sql.rows import user_values
 from domogate.storage.sql.schema import UserRow
 
 
 async def check_name_free(conn: AsyncConnection, user: User) -> None:
+    """The one check that ``user``'s name is no other user's (``name_taken`` otherwise).
+
+    Every write of a user's name goes through it, in the writing transaction; the unique
+    index on ``name_key`` stays as the last guard against a race.
+    """
     if user.name is None:
         return
     key = name_key(user.name)
@@ -22,7 +27,7 @@ async def check_name_free(conn: AsyncConnection, user: User) -> None:
         select(UserRow.id).where(UserRow.name_key == key, UserRow.id != user.id).limit(1)
     )
     if other is not None:
-        raise Conflict(f"The name {user.name!r} is already taken.", name=user.name)
+        raise name_taken(user.name)
 
 
 async def insert_user(conn: AsyncConnection, user: User) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 from typing import Any
 
+from domogate.core.times import iso
 from domogate.errors import InvalidInput
 from domogate.services.context import Caller
 from domogate.services.ports import BusStatus
@@ -31,7 +32,7 @@ def hello(caller: Caller, project_version: int | None) -> dict[str, Any]:
         "type": "hello",
         "user": {"id": user.id, "name": user.name, "group": user.group, "admin": user.admin},
         "device": {"id": caller.session.device_id},
-        "session": {"expires_at": caller.session.expires_at.isoformat()},
+        "session": {"expires_at": iso(caller.session.expires_at)},
         "project_version": project_version,
     }
 

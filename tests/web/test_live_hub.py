@@ -1,4 +1,5 @@
-"""The live channel's periodic re-check refuses a device that is revoked, by itself.
+"""web/live/hub.py: the periodic re-check closes, by itself, the sockets of a revoked device
+or of an account that has expired.
 
 Revoking a device normally closes its sessions and its sockets at once (an event). The
 re-check must not rely on that: here the device is revoked in the store only, its
