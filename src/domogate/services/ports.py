@@ -10,7 +10,7 @@ file and the fakes of ``tests/fakes.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -194,3 +194,56 @@ class Bus(Protocol):
 
     async def stop(self) -> None:
         """Disconnect and stop reconnecting."""
+
+
+# --- the cloud ------------------------------------------------------------------------------
+# ``cloud/link.py`` implements :class:`CloudLink`: the home server's control link to the
+# cloud and its pool connections (docs/cloud.md, "The home server's link").
+
+
+@dataclass(frozen=True)
+class CloudTarget:
+    """Which cloud to link to, from the deployed project's ``system.cloud``."""
+
+    address: str  # HOST[:PORT]
+    fingerprint: str | None  # lower-case hex SHA-256 of the cloud's certificate, if pinned
+    password: str = field(repr=False)  # the installation's cloud password: never logged
+
+
+CLOUD_DISABLED, CLOUD_CONNECTING, CLOUD_LINKED, CLOUD_ERROR, CLOUD_RELEASED = (
+    "disabled",
+    "connecting",
+    "linked",
+    "error",
+    "released",
+)
+
+
+@dataclass(frozen=True)
+class CloudLinkState:
+    """How the link to the cloud is doing, as shown to admins."""
+
+    status: str  # one of CLOUD_DISABLED … CLOUD_RELEASED
+    name: str | None = None  # the installation's cloud name
+    url: str | None = None  # https://NAME.ZONE[:PORT], once linked
+    relay: str | None = None  # HOST:PORT clients dial for it, once linked
+    code: str | None = None  # why it is in error (the cloud's code, or the link's own)
+    message: str | None = None
+
+
+CloudLinkReport = Callable[[CloudLinkState], None]
+
+
+class CloudLink(Protocol):
+    """The control link and its pool connections; reconnects on its own until stopped."""
+
+    @property
+    def name(self) -> str:
+        """The installation's cloud name (``core.cloudwire.cloud_name(server_id)``)."""
+
+    def start(self, target: CloudTarget, report: CloudLinkReport) -> None:
+        """Begin linking (returns at once); every change of state goes to ``report``
+        (on the event loop; it must not block). A ``released`` link stops by itself."""
+
+    async def stop(self) -> None:
+        """Close the control link and every pool connection now."""

@@ -34,6 +34,7 @@ class GuardedServer(uvicorn.Server):
             else effective_limits(limits, raise_open_files(wanted_open_files(limits)))
         )
         self.gate = ConnectionGate(self.limits)
+        self.acceptors: list[Acceptor] = []
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if not sockets:
@@ -58,5 +59,14 @@ class GuardedServer(uvicorn.Server):
         ]
         for acceptor in acceptors:
             acceptor.start()
+        self.acceptors = acceptors
         self.servers = cast(list[asyncio.base_events.Server], acceptors)
         self.started = True
+
+    def accept_relayed(self, sock: socket.socket, host: str, port: int) -> None:
+        """A socket from the cloud's relay, for ``client_host``/``client_port``
+        (:meth:`Acceptor.accept_relayed`); closed when the server is not serving."""
+        if not self.acceptors:
+            sock.close()
+            return
+        self.acceptors[0].accept_relayed(sock, host, port)
