@@ -91,7 +91,9 @@ class CloudLinkService:
         previous = self._switching
         self._switching = asyncio.get_running_loop().create_task(self._switch(previous, target))
 
-    async def _switch(self, previous: asyncio.Task[None] | None, target: CloudTarget | None) -> None:
+    async def _switch(
+        self, previous: asyncio.Task[None] | None, target: CloudTarget | None
+    ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous

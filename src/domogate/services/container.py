@@ -82,8 +82,8 @@ class Services:
         return await self._d.passwords.hash(password)
 
     async def start(self) -> None:
-        """Load the deployed project, start the bus and the cloud link (the server's lifespan starts the
-        expiry job, :attr:`expiry`, next to it)."""
+        """Load the deployed project, start the bus and the cloud link (the server's
+        lifespan starts the expiry job, :attr:`expiry`, next to it)."""
         await self._d.project.load(self._d.store)
         await self.objects.start()
         await self.cloud.start()

@@ -44,7 +44,7 @@ class _Relayed:
 def _mark_relayed(protocol: H11Protocol | WebSocketsSansIOProtocol, slot: Slot | None) -> None:
     if slot is not None and slot.relayed_from is not None:
         protocol.client = slot.relayed_from
-        protocol.app = _Relayed(protocol.app, slot.relayed_from)  # type: ignore[assignment]
+        protocol.app = _Relayed(protocol.app, slot.relayed_from)
 
 
 class GuardedH11Protocol(H11Protocol):
