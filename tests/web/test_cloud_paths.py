@@ -177,7 +177,7 @@ async def _ws(web: Guarded, token: str) -> tuple[Any, dict[str, Any]]:
 async def test_live_channel_through_the_relay_takes_the_path_from_the_connection(
     web: Guarded,
 ) -> None:
-    status, cloud_auth = await _relayed(web, "POST", "/api/auth/password", body=_login_body())
+    _, cloud_auth = await _relayed(web, "POST", "/api/auth/password", body=_login_body())
     ws, hello = await _ws(web, cloud_auth["session"]["token"])
     assert hello["type"] == "hello"
     kinds = set()
@@ -194,7 +194,7 @@ async def test_live_channel_through_the_relay_takes_the_path_from_the_connection
 
     otp = await _local_only_otp(web)
     body = {"otp": otp, "name": "carol", "device": _device()}
-    status, local_auth = await _local(web, "POST", "/api/auth/otp", body=body)
+    _, local_auth = await _local(web, "POST", "/api/auth/otp", body=body)
     ws, answer = await _ws(web, local_auth["session"]["token"])
     assert answer["type"] == "error"
     assert answer["error"]["code"] == "path_not_allowed"
@@ -204,7 +204,7 @@ async def test_live_channel_through_the_relay_takes_the_path_from_the_connection
 
 async def test_the_certificate_on_a_relayed_socket_is_the_servers(web: Guarded) -> None:
     sock = web.relayed_pair(*CLIENT)
-    reader, writer = await asyncio.open_connection(
+    _, writer = await asyncio.open_connection(
         sock=sock, ssl=web.client_context(), server_hostname="localhost"
     )
     ssl_object: ssl.SSLObject = writer.get_extra_info("ssl_object")
@@ -217,7 +217,7 @@ async def test_the_certificate_on_a_relayed_socket_is_the_servers(web: Guarded) 
 
 
 async def test_a_service_password_check_through_the_relay_is_not_local(web: Guarded) -> None:
-    guard = web.env.services.deploy._guard  # noqa: SLF001 - the rule under test
+    guard = web.env.services.deploy._guard  # the rule under test
     assert guard.is_local(RequestContext("127.0.0.1"))
     from domogate.core.accounts import ConnectionPath
 
