@@ -24,9 +24,6 @@ from domogate.storage.sql.migrate import sync_url_for, upgrade_database
 
 CLOUD_MIGRATIONS_PATH = Path(__file__).resolve().parent / "migrations"
 
-_I = InstallationRow.__table__
-_A = CloudAuditRow.__table__
-
 
 async def open_cloud_store(database_url: str) -> SqlCloudStore:
     """Upgrade the cloud's database to the newest schema, then open a store on it."""
@@ -69,12 +66,16 @@ class SqlCloudStore:
 
     async def get_installation(self, name: str) -> Installation | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(InstallationRow).where(_I.c.name == name))).first()
+            row = (
+                await conn.execute(select(InstallationRow).where(InstallationRow.name == name))
+            ).first()
         return None if row is None else _installation(row)  # type: ignore[arg-type]
 
     async def list_installations(self) -> list[Installation]:
         async with self._read() as conn:
-            rows = (await conn.execute(select(InstallationRow).order_by(_I.c.name))).all()
+            rows = (
+                await conn.execute(select(InstallationRow).order_by(InstallationRow.name))
+            ).all()
         return [_installation(r) for r in rows]  # type: ignore[arg-type]
 
     async def add_installation(self, installation: Installation) -> bool:
@@ -90,7 +91,7 @@ class SqlCloudStore:
         }
         try:
             async with self._write() as conn:
-                await conn.execute(insert(_I).values(**values))
+                await conn.execute(insert(InstallationRow).values(**values))
         except IntegrityError:
             return False
         return True
@@ -99,11 +100,11 @@ class SqlCloudStore:
         self, name: str, public_key: str, password_hash: str, at: datetime, source: str | None
     ) -> bool:
         statement = (
-            update(_I)
+            update(InstallationRow)
             .where(
-                _I.c.name == name,
-                _I.c.public_key.is_(None),
-                _I.c.password_hash == password_hash,
+                InstallationRow.name == name,
+                InstallationRow.public_key.is_(None),
+                InstallationRow.password_hash == password_hash,
             )
             .values(public_key=public_key, claimed_at=at, last_linked_at=at, last_source=source)
         )
@@ -114,22 +115,28 @@ class SqlCloudStore:
     async def touch_installation(self, name: str, at: datetime, source: str | None) -> None:
         async with self._write() as conn:
             await conn.execute(
-                update(_I).where(_I.c.name == name).values(last_linked_at=at, last_source=source)
+                update(InstallationRow)
+                .where(InstallationRow.name == name)
+                .values(last_linked_at=at, last_source=source)
             )
 
     async def release_installation(self, name: str) -> bool:
         async with self._write() as conn:
-            row = (await conn.execute(select(_I.c.invited).where(_I.c.name == name))).first()
+            row = (
+                await conn.execute(
+                    select(InstallationRow.invited).where(InstallationRow.name == name)
+                )
+            ).first()
             if row is None:
                 return False
             if row.invited:
                 await conn.execute(
-                    update(_I)
-                    .where(_I.c.name == name)
+                    update(InstallationRow)
+                    .where(InstallationRow.name == name)
                     .values(public_key=None, claimed_at=None, last_linked_at=None)
                 )
             else:
-                await conn.execute(delete(_I).where(_I.c.name == name))
+                await conn.execute(delete(InstallationRow).where(InstallationRow.name == name))
         return True
 
     async def append_cloud_audit(self, events: Sequence[CloudAuditEvent]) -> None:
@@ -140,10 +147,10 @@ class SqlCloudStore:
             for e in events
         ]
         async with self._write() as conn:
-            await conn.execute(insert(_A), rows)
+            await conn.execute(insert(CloudAuditRow), rows)
 
     async def list_cloud_audit(self, *, limit: int = 200) -> list[CloudAuditEvent]:
-        statement = select(_A).order_by(_A.c.id.desc()).limit(limit)
+        statement = select(CloudAuditRow).order_by(CloudAuditRow.id.desc()).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(statement)).all()
         return [
