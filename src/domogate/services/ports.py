@@ -218,8 +218,9 @@ class CloudStore(Protocol):
         """Note a successful link: ``last_linked_at`` and ``last_source``."""
 
     async def release_installation(self, name: str) -> bool:
-        """Forget the claim: an invited name goes back to unclaimed (its operator password
-        kept), any other row is deleted. False when the name is unknown."""
+        """Forget the claim: a claimed invited name goes back to invited (its operator
+        password kept); any other row (an open claim, an unclaimed invitation) is deleted.
+        False when the name is unknown."""
 
     async def append_cloud_audit(self, events: Sequence[CloudAuditEvent]) -> None: ...
     async def list_cloud_audit(self, *, limit: int = 200) -> list[CloudAuditEvent]:

@@ -122,20 +122,17 @@ class SqlCloudStore:
 
     async def release_installation(self, name: str) -> bool:
         async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    select(InstallationRow.invited).where(InstallationRow.name == name)
-                )
-            ).first()
+            statement = select(InstallationRow.invited, InstallationRow.public_key)
+            row = (await conn.execute(statement.where(InstallationRow.name == name))).first()
             if row is None:
                 return False
-            if row.invited:
+            if row.invited and row.public_key is not None:  # back to invited, unclaimed
                 await conn.execute(
                     update(InstallationRow)
                     .where(InstallationRow.name == name)
                     .values(public_key=None, claimed_at=None, last_linked_at=None)
                 )
-            else:
+            else:  # a claim of an open cloud, or an invitation never claimed: forgotten
                 await conn.execute(delete(InstallationRow).where(InstallationRow.name == name))
         return True
 
