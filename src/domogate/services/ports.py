@@ -23,6 +23,7 @@ from domogate.core.accounts import (
     ProjectVersion,
     User,
 )
+from domogate.core.cloudclaims import CloudAuditEvent, Installation
 from domogate.core.project import ProjectObject
 from domogate.core.values import JsonValue
 
@@ -247,3 +248,35 @@ class CloudLink(Protocol):
 
     async def stop(self) -> None:
         """Close the control link and every pool connection now."""
+
+
+# --- the cloud (``domogate cloud serve``) --------------------------------------------------
+# The cloud's control plane has a database of its own (``storage/cloud``): installation
+# names with their claims, and its audit trail. The server's ports above are not used there.
+
+
+class CloudStore(Protocol):
+    async def get_installation(self, name: str) -> Installation | None: ...
+    async def list_installations(self) -> list[Installation]: ...
+    async def add_installation(self, installation: Installation) -> bool:
+        """Insert a row; False (nothing changed) when the name exists already."""
+
+    async def claim_invited(
+        self, name: str, public_key: str, password_hash: str, at: datetime, source: str | None
+    ) -> bool:
+        """Bind ``public_key`` to the unclaimed name whose stored hash is still
+        ``password_hash`` (the one just verified); False when another claim won."""
+
+    async def touch_installation(self, name: str, at: datetime, source: str | None) -> None:
+        """Note a successful link: ``last_linked_at`` and ``last_source``."""
+
+    async def release_installation(self, name: str) -> bool:
+        """Forget the claim: a claimed invited name goes back to invited (its operator
+        password kept); any other row (an open claim, an unclaimed invitation) is deleted.
+        False when the name is unknown."""
+
+    async def append_cloud_audit(self, events: Sequence[CloudAuditEvent]) -> None: ...
+    async def list_cloud_audit(self, *, limit: int = 200) -> list[CloudAuditEvent]:
+        """Newest first."""
+
+    async def close(self) -> None: ...
