@@ -11,7 +11,7 @@ from domogate.core.times import iso
 from domogate.errors import Unauthenticated
 from domogate.services.container import Services
 from domogate.web.api import ERROR_RESPONSES, context_of
-from domogate.web.views import audit_json
+from domogate.web.views import audit_json, cloud_json
 
 
 class Unlock(BaseModel):
@@ -54,6 +54,7 @@ def build_maintenance_router(services: Services) -> APIRouter:
         data = await service.overview(token)
         names = {u["id"]: u["name"] for u in data["users"]}
         data["audit"] = [audit_json(e, names) for e in data["audit"]]
+        data["cloud"] = cloud_json(services.cloud.state)
         return data
 
     @r.put("/users/{user_id}/admin")
