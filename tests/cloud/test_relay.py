@@ -403,3 +403,19 @@ async def test_the_logs_hold_no_pool_key_and_no_payload(
     await until(lambda: cloud.acceptor.routed_total == 0, "the stream ended")
     assert "routed to home1" in caplog.text
     assert KEY.hex() not in caplog.text and "secret-payload" not in caplog.text
+
+
+async def test_a_routed_stream_can_have_an_idle_timeout(tmp_path: Path) -> None:
+    c, task = await start_cloud(tmp_path, routes=RouteLimits(idle_timeout_s=0.3))
+    try:
+        await c.home.open_pool()
+        reader, writer, _ = await tls_client(c, f"{NAME}.{ZONE}")
+        writer.write(b"hi")
+        assert await asyncio.wait_for(reader.readexactly(7), 5) == b"home:hi"
+        # Then silence both ways: the relay ends the stream (TLS sees the end).
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        await until(lambda: c.acceptor.routed_total == 0, "the stream counted out")
+        writer.close()
+    finally:
+        await stop(c, task)
