@@ -29,6 +29,7 @@ from tests.support.processes import (
 )
 
 CLOUD_PASSWORD = "cloud-pass-4d9a-never-logged"
+CLIENT_HOST = "127.0.0.5"  # the away client's own address (the relay dials from 127.0.0.1)
 
 
 @dataclass
@@ -158,4 +159,99 @@ def test_the_link_follows_the_deployed_project(tmp_path: Path, cloud: Cloud) -> 
         second.stop()
         server.stop()
     for log in (server.log(), second.log(), cloud.log()):
+        assert CLOUD_PASSWORD not in log
+
+
+def _through_relay(
+    cloud: Cloud, name: str, server: ServerProcess, method: str, path: str, **kw: Any
+) -> tuple[int, Any, str]:
+    """One request to the relay with SNI ``NAME.localhost``, pinning the home server's own
+    certificate: (status, JSON body, SHA-256 of the certificate seen)."""
+    import hashlib
+    import socket
+
+    context = server.ssl_context()
+    with (
+        socket.create_connection(
+            ("127.0.0.1", cloud.port), timeout=10, source_address=(CLIENT_HOST, 0)
+        ) as raw,
+        context.wrap_socket(raw, server_hostname=f"{name}.localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        body = json.dumps(kw["json"]).encode() if "json" in kw else b""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {name}.localhost", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in kw.get("headers", {}).items()]
+        if body:
+            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        tls.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        chunks = []
+        while chunk := tls.recv(65536):
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, content = rest.partition(b"\r\n\r\n")
+    return (
+        int(status_line.split()[1]),
+        json.loads(content or b"null"),
+        hashlib.sha256(der).hexdigest(),
+    )
+
+
+def test_a_client_through_the_relay_meets_the_home_server(tmp_path: Path, cloud: Cloud) -> None:
+    from domogate.core import devicekeys
+
+    server = _server(tmp_path, "home")
+    project = new_project(tmp_path)
+    _enable_cloud(project, cloud)
+    server.start()
+    try:
+        deploy_first(project, server)
+        name = run("server", "cloud-name", "--data", str(server.data)).stdout.strip()
+        wait_for(lambda: _info(server)["paths"]["cloud"], "the link")
+        device = {"name": "away", "public_key": devicekeys.public_key_of(
+            devicekeys.generate_private_key())}  # fmt: skip
+        status, auth, seen = _through_relay(
+            cloud, name, server, "POST", "/api/auth/password",
+            json={"username": "alice", "password": "alice-password", "device": device},
+            headers={"X-Domogate-Path": "local", "X-Forwarded-For": "198.51.100.9"},
+        )  # fmt: skip
+        assert seen == server.fingerprint  # TLS end to end: the home server's certificate
+        assert status == 200, auth
+        assert auth["path"] == "cloud"
+        bearer = {"Authorization": f"Bearer {auth['session']['token']}"}
+        status, me, _ = _through_relay(cloud, name, server, "GET", "/api/me", headers=bearer)
+        assert status == 200 and me["path"] == "cloud"
+        status, audit, _ = _through_relay(cloud, name, server, "GET", "/api/audit", headers=bearer)
+        login = next(e for e in audit["events"] if e["action"].startswith("login"))
+        assert login["path"] == "cloud" and login["source"] == CLIENT_HOST  # the client's own
+        status, info, _ = _through_relay(cloud, name, server, "GET", "/api/info")
+        assert info["paths"]["cloud"].startswith(f"https://{name}.localhost")
+        status, exported, _ = _through_relay(
+            cloud, name, server, "GET", "/api/project", headers=bearer
+        )
+        assert status == 200
+        assert CLOUD_PASSWORD not in json.dumps([auth, me, audit, info, exported])
+        status, exported, _ = _through_relay(
+            cloud, name, server, "GET", "/api/project", headers=bearer
+        )
+        assert status == 200
+        assert CLOUD_PASSWORD not in json.dumps([auth, me, audit, info, exported])
+
+        # disabled: the link drops, and the relay refuses the name
+        run("project", "set", str(project), "system.cloud.enabled", "false")
+        _redeploy(project, server)
+        wait_for(lambda: _info(server)["paths"]["cloud"] is None, "the link to stop", 5)
+
+        def refused() -> bool:
+            try:
+                _through_relay(cloud, name, server, "GET", "/api/info")
+            except (OSError, ValueError, IndexError):
+                return True
+            return False
+
+        wait_for(refused, "the relay to refuse the name", 10)
+    finally:
+        server.stop()
+    for log in (server.log(), cloud.log()):
         assert CLOUD_PASSWORD not in log

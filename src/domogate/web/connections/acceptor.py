@@ -135,9 +135,12 @@ class Acceptor(asyncio.AbstractServer):
         if not self.serving:
             conn.close()
             return
-        self._accepted(conn, (host, port), relayed=True)
+        self._admit(conn, (host, port), relayed=True)
 
-    def _accepted(self, conn: socket.socket, addr: Any, *, relayed: bool = False) -> None:
+    def _accepted(self, conn: socket.socket, addr: Any) -> None:
+        self._admit(conn, addr)
+
+    def _admit(self, conn: socket.socket, addr: Any, *, relayed: bool = False) -> None:
         conn.setblocking(False)
         host = str(addr[0]) if isinstance(addr, tuple) and addr else "local"
         slot = self.gate.admit(source_key(host), self.loop.time())
