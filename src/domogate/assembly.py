@@ -18,7 +18,15 @@ from domogate.services.container import Services
 from domogate.services.deps import Deps
 from domogate.services.events import EventHub
 from domogate.services.hashing import PasswordWorker
-from domogate.services.ports import AccountStore, Bus, Clock, IdSource, RandBelow, SetupCodes
+from domogate.services.ports import (
+    AccountStore,
+    Bus,
+    Clock,
+    CloudLink,
+    IdSource,
+    RandBelow,
+    SetupCodes,
+)
 from domogate.services.project_state import ProjectState
 from domogate.services.sessions import Presence
 from domogate.settings import ServerSettings
@@ -42,6 +50,7 @@ def build_services(
     new_id: IdSource = new_id,
     bus: Bus,
     deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
+    cloud_link: CloudLink | None = None,
 ) -> Services:
     deps = Deps(
         settings=settings,
@@ -60,5 +69,9 @@ def build_services(
         randbelow=randbelow,
     )
     return Services(
-        deps, bus=bus, setup_codes=setup_codes, deploy_before_commit=deploy_before_commit
+        deps,
+        bus=bus,
+        setup_codes=setup_codes,
+        deploy_before_commit=deploy_before_commit,
+        cloud_link=cloud_link,
     )

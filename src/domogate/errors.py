@@ -271,6 +271,49 @@ class MethodNotAllowed(DomogateError):
     http_status = 405
 
 
+# --- the cloud: refusals of a control link (docs/cloud.md) ---------------------------
+
+
+class CloudError(DomogateError, abstract=True):
+    """A cloud refuses a home server's control link (sent as ``{"type": "error"}``)."""
+
+    ws_close = 4403
+
+
+class CloudClaimRequired(CloudError):
+    code = "cloud_claim_required"
+    default_message = (
+        "This installation is not claimed at this cloud yet: send the cloud password to claim it."
+    )
+    http_status = 401
+    ws_close = 4401
+
+
+class CloudTaken(CloudError):
+    code = "cloud_taken"
+    default_message = (
+        "This installation name is claimed by another server key; the cloud's operator can "
+        "release it (domogate cloud installations release NAME)."
+    )
+    http_status = 409
+
+
+class CloudNotInvited(CloudError):
+    code = "cloud_not_invited"
+    default_message = (
+        "This cloud is invite-only and this installation was not added by its operator "
+        "(domogate cloud installations add NAME)."
+    )
+    http_status = 403
+
+
+class CloudPasswordInvalid(CloudError):
+    code = "cloud_password_invalid"
+    default_message = "Wrong cloud password for this installation."
+    http_status = 401
+    ws_close = 4401
+
+
 # --- connections ---------------------------------------------------------------------
 
 

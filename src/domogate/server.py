@@ -19,12 +19,13 @@ from domogate.bus.factory import build_bus
 from domogate.errors import AddressInUse, InvalidInput
 from domogate.services.clock import SystemClock
 from domogate.services.container import Services
+from domogate.services.ports import CloudLink
 from domogate.settings import ServerSettings
 from domogate.storage.datadir import DataDir
 from domogate.storage.sql import open_store
 
 if TYPE_CHECKING:
-    from domogate.web.connections import EffectiveLimits
+    from domogate.web.connections import EffectiveLimits, GuardedServer
 
 log = logging.getLogger("domogate.server")
 
@@ -45,7 +46,9 @@ def prepare_data(settings: ServerSettings) -> tuple[DataDir, bool]:
     return data, first
 
 
-async def open_services(settings: ServerSettings, data: DataDir) -> Services:
+async def open_services(
+    settings: ServerSettings, data: DataDir, cloud_link: CloudLink | None = None
+) -> Services:
     store = await open_store(data.database_url)
     before_commit: Callable[[], Awaitable[None]] | None = None
     if settings.deploy_pause_s > 0:
@@ -68,6 +71,7 @@ async def open_services(settings: ServerSettings, data: DataDir) -> Services:
         randbelow=secrets.randbelow,
         deploy_before_commit=before_commit,
         bus=build_bus(settings.bus),
+        cloud_link=cloud_link,
     )
 
 
@@ -137,6 +141,10 @@ def uvicorn_config(
     )
 
 
+def announce_cloud(name: str, address: str) -> None:
+    print(f"cloud enabled: linking to {address} as installation {name}", flush=True)
+
+
 def connection_limits(settings: ServerSettings) -> EffectiveLimits:
     """The connection caps in force: the settings' ones, within the open-file limit (its
     soft value is raised towards the hard one first)."""
@@ -146,7 +154,7 @@ def connection_limits(settings: ServerSettings) -> EffectiveLimits:
     return effective_limits(limits, raise_open_files(wanted_open_files(limits)))
 
 
-def guarded_server(config: uvicorn.Config, limits: EffectiveLimits) -> uvicorn.Server:
+def guarded_server(config: uvicorn.Config, limits: EffectiveLimits) -> GuardedServer:
     """uvicorn's server behind domogate's accept loop (``serve(sockets=[sock])``): caps
     per address and in total, TLS handshake and request heads within a deadline."""
     from domogate.web.connections import GuardedServer
@@ -160,12 +168,17 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     limits = connection_limits(settings)
 
     async def main() -> None:
-        services = await open_services(settings, data)
+        from domogate.cloud.link import LinkClient
+
+        link = None if settings.insecure_http else LinkClient(data, on_start=announce_cloud)
+        services = await open_services(settings, data, link)
         from domogate.web.app import create_app
 
         app = create_app(settings, services)
         config = uvicorn_config(app, settings, data, log_level)
         server = guarded_server(config, limits)
+        if link is not None:
+            link.on_stream = server.accept_relayed
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -118,7 +118,13 @@ def test_new_writes_defaults_with_a_header(home: Path) -> None:
             "automatic_authentication": True,
             "automatic_connection": True,
             "automatic_server_update": False,
-            "cloud": {"enabled": False, "password": None, "connection_policy": "local"},
+            "cloud": {
+                "enabled": False,
+                "password": None,
+                "connection_policy": "local",
+                "address": None,
+                "fingerprint": None,
+            },
         },
         "groups": [{"name": "users", "description": ""}],
         "users": [],
@@ -253,6 +259,13 @@ def test_set_accepts_an_argon2id_hash(home: Path) -> None:
 # --- set / show ----------------------------------------------------------------------
 
 
+def enable_cloud(directory: Path) -> Project:
+    """``system.cloud.enabled: true``, with the address and password it requires."""
+    projectfile.set_key(directory, "system.cloud.address", "cloud.example.org:7443")
+    projectfile.set_key(directory, "system.cloud.password", "cloud-S3cret")
+    return projectfile.set_key(directory, "system.cloud.enabled", "true")
+
+
 @pytest.mark.parametrize(
     ("key", "raw", "expected"),
     [
@@ -271,6 +284,9 @@ def test_set_accepts_an_argon2id_hash(home: Path) -> None:
     ],
 )
 def test_every_option_is_settable_and_shown(home: Path, key: str, raw: str, expected: Any) -> None:
+    if key == "system.cloud.enabled":  # an enabled cloud needs its address and password
+        run("set", str(home), "system.cloud.address", "cloud.example.org")
+        run("set", str(home), "system.cloud.password", "cloud-S3cret")
     out = run_json("set", str(home), key, raw)
     assert out == {"key": key, "value": expected}
     data = run_json("show", str(home))
@@ -425,7 +441,7 @@ def test_appended_items_stay_before_the_next_section_comment(tmp_path: Path) -> 
         "\n"
         "# The end\n",
     )
-    projectfile.set_key(directory, "system.cloud.enabled", "true")
+    enable_cloud(directory)
     projectfile.add_group(directory, "b")
     projectfile.add_user(directory, "bob", "b")
     text = text_of(directory)
@@ -550,7 +566,7 @@ def test_duplicate_key_reports_its_line_not_its_values(tmp_path: Path) -> None:
 
 def test_empty_sections_can_be_filled(tmp_path: Path) -> None:
     write(tmp_path / "p", "name: Home\nserver:\nsystem: null\nusers:\n")
-    projectfile.set_key(tmp_path / "p", "system.cloud.enabled", "true")
+    enable_cloud(tmp_path / "p")
     projectfile.set_key(tmp_path / "p", "server.port", "7551")
     project = projectfile.add_user(tmp_path / "p", "alice")
     assert project.system.cloud.enabled and project.server.port == 7551
@@ -646,7 +662,7 @@ def test_groups_absent_from_the_file_keep_the_default(tmp_path: Path) -> None:
     assert project.group_names() == ["users", "family"]
     project = projectfile.add_user(tmp_path / "p", "alice")
     assert project.users[0].group == "users"
-    assert projectfile.set_key(tmp_path / "p", "system.cloud.enabled", "true").system.cloud.enabled
+    assert enable_cloud(tmp_path / "p").system.cloud.enabled
 
 
 def test_existing_file_mode_is_kept(home: Path) -> None:

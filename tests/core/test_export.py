@@ -53,6 +53,7 @@ def project() -> Project:
                 "cloud": {
                     "enabled": True,
                     "password": "cloud-Secret-2",
+                    "address": "cloud.example.org",
                     "connection_policy": "local_and_cloud",
                 },
             },

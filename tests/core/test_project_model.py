@@ -39,7 +39,12 @@ def full_data() -> dict[str, Any]:
             "automatic_authentication": False,
             "automatic_connection": False,
             "automatic_server_update": True,
-            "cloud": {"enabled": True, "password": "cloud-secret", "connection_policy": "cloud"},
+            "cloud": {
+                "enabled": True,
+                "password": "cloud-secret",
+                "connection_policy": "cloud",
+                "address": "cloud.example.org",
+            },
         },
         "groups": [{"name": "family"}, {"name": "guests", "description": "Visitors"}],
         "users": [
@@ -122,6 +127,7 @@ def test_models_are_frozen() -> None:
 def test_full_project_and_helpers() -> None:
     project = validate_project_data(full_data())
     assert project.system.cloud.connection_policy is ConnectionPolicy.CLOUD
+    assert project.system.cloud.address == "cloud.example.org"
     assert project.objects[0].type is ObjectType.SWITCH
     assert project.objects[0].bindings["command"] == Binding(address="1/2/3", dpt="1.001")
     assert project.group_names() == ["family", "guests"]
@@ -371,3 +377,35 @@ def test_malformed_password_hashes_are_refused(bad: str) -> None:
     problem = only_problem(data)
     assert problem["path"] == "system.password"
     assert bad not in problem["message"]
+
+
+def test_an_enabled_cloud_needs_its_address_and_password() -> None:
+    with pytest.raises(ProjectInvalid) as caught:
+        validate_project_data({"name": "x", "system": {"cloud": {"enabled": True}}}, file="p")
+    paths = [p["path"] for p in caught.value.details["problems"]]
+    assert paths == ["system.cloud.address", "system.cloud.password"]
+
+
+@pytest.mark.parametrize("address", ["cloud.example.org", "127.0.0.1:7443", "[::1]:7443"])
+def test_cloud_addresses(address: str) -> None:
+    data = {"name": "x", "system": {"cloud": {"address": address}}}
+    assert validate_project_data(data, file="p").system.cloud.address == address
+
+
+@pytest.mark.parametrize("address", ["http://cloud", "cloud:99999", "a b", ":7443"])
+def test_bad_cloud_addresses(address: str) -> None:
+    with pytest.raises(ProjectInvalid) as caught:
+        validate_project_data({"name": "x", "system": {"cloud": {"address": address}}}, file="p")
+    assert "HOST:PORT" in str(caught.value.details)
+
+
+def test_cloud_fingerprints_are_stored_lower_case_without_colons() -> None:
+    data = {"name": "x", "system": {"cloud": {"fingerprint": ":".join(["AB"] * 32)}}}
+    assert validate_project_data(data, file="p").system.cloud.fingerprint == "ab" * 32
+    with pytest.raises(ProjectInvalid) as caught:
+        validate_project_data({"name": "x", "system": {"cloud": {"fingerprint": "ab"}}}, file="p")
+    assert "64 hexadecimal" in str(caught.value.details)
+
+
+def test_the_cloud_password_is_not_in_a_repr() -> None:
+    assert "s3cret" not in repr(CloudOptions(password="s3cret"))

@@ -11,7 +11,7 @@ from domogate.core import devicekeys
 from domogate.security.passwords import Argon2Parameters, Passwords
 from domogate.services.container import Services
 from domogate.services.context import Authenticated, Caller, RequestContext
-from domogate.services.ports import AccountStore
+from domogate.services.ports import AccountStore, CloudLink
 from domogate.settings import ServerSettings
 from domogate.storage.sql import open_store
 from tests.support.fakes import FakeClock, FakeSetupCodes, RecordingBus, seeded_randbelow
@@ -124,7 +124,9 @@ class Env:
         return auth, key
 
 
-async def make_env(tmp_path: Path, deploy: bool = True, **system: Any) -> Env:
+async def make_env(
+    tmp_path: Path, deploy: bool = True, cloud_link: CloudLink | None = None, **system: Any
+) -> Env:
     clock = FakeClock()
     setup = FakeSetupCodes()
     db = tmp_path / "domogate.db"
@@ -142,6 +144,7 @@ async def make_env(tmp_path: Path, deploy: bool = True, **system: Any) -> Env:
         setup_codes=setup,
         randbelow=seeded_randbelow(),
         bus=bus,
+        cloud_link=cloud_link,
     )
     await services.start()
     if deploy:

@@ -10,6 +10,7 @@ import typer
 from domogate import __version__
 from domogate.cli import (
     client_cmd,
+    cloud_cmd,
     demo_cmd,
     objects_cmd,
     project_cmd,
@@ -54,6 +55,7 @@ project_ets_cmd.register(project_cmd.app)
 project_members_cmd.register(project_cmd.app)
 app.add_typer(project_cmd.app, name="project")
 app.add_typer(server_cmd.app, name="server")
+app.add_typer(cloud_cmd.app, name="cloud")
 client_cmd.register(app)
 objects_cmd.register(app)
 demo_cmd.register(app)

@@ -295,7 +295,8 @@ def show(directory: Path = DIR_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
         f"  automatic server update: {_yes(system.automatic_server_update)}",
         f"  cloud: {'enabled' if system.cloud.enabled else 'disabled'}, "
         f"password {_set(system.cloud.password)}, "
-        f"connection policy {system.cloud.connection_policy.value}",
+        f"connection policy {system.cloud.connection_policy.value}, "
+        f"address {system.cloud.address or 'not set'}",
         f"groups ({len(project.groups)}):",
     ]
     lines += [

@@ -290,6 +290,33 @@ def info(
         typer.echo(f"server id:   {result['server_id']}\nfingerprint: {result['fingerprint']}")
 
 
+@app.command("cloud-name")
+def cloud_name(
+    data: Path | None = DataOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print {name, server_id} as JSON."),
+) -> None:
+    """Print this server's installation name at a cloud.
+
+    The name is derived from the server id, so it never changes for a data folder; the
+    cloud's operator adds it with `domogate cloud installations add NAME` when the cloud
+    is invite-only, and clients reach the server at https://NAME.<zone>/ through the relay.
+    """
+    from domogate.core.cloudwire import cloud_name as name_of
+    from domogate.storage.datadir import DataDir
+
+    d = DataDir(_data(data))
+    if not d.server_file_path.exists():
+        raise InvalidInput(
+            f"No server data in {d.path}: start `domogate server --data {d.path}` once "
+            "first (a mistyped folder would otherwise make a new server identity)."
+        )
+    result = {"name": name_of(d.server_id), "server_id": d.server_id}
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(result["name"])
+
+
 admin_app = App(help="Grant or revoke the admin flag of a user, locally.")
 app.add_typer(admin_app, name="admin")
 

@@ -153,6 +153,30 @@ def _check_external_address(value: str) -> str:
     )
 
 
+def _check_cloud_address(value: str) -> str:
+    try:
+        return _check_external_address(value)
+    except PydanticCustomError:
+        raise PydanticCustomError(
+            "cloud_address",
+            "must be the cloud's HOST or HOST:PORT (port 7443 when not given), "
+            "e.g. 'cloud.example.org' or '127.0.0.1:7443' (got {value})",
+            {"value": repr(value)},
+        ) from None
+
+
+def _check_fingerprint(value: str) -> str:
+    canonical = "".join(c for c in value if c not in ": -").lower()
+    if len(canonical) != 64 or any(c not in "0123456789abcdef" for c in canonical):
+        raise PydanticCustomError(
+            "fingerprint",
+            "must be the SHA-256 fingerprint of the cloud's certificate: 64 hexadecimal "
+            "digits, colons allowed (see `domogate cloud info`) (got {value})",
+            {"value": repr(value)},
+        )
+    return canonical
+
+
 def _number_to_str(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -220,6 +244,8 @@ Icon = Annotated[str, AfterValidator(_label_checker(64))]
 PasswordHash = Annotated[str, AfterValidator(_check_password_hash)]
 Host = Annotated[str, AfterValidator(_check_host)]
 ExternalAddress = Annotated[str, AfterValidator(_check_external_address)]
+CloudAddress = Annotated[str, AfterValidator(_check_cloud_address)]
+Fingerprint = Annotated[str, AfterValidator(_check_fingerprint)]  # stored lower-case hex
 KnxAddress = Annotated[str, BeforeValidator(_number_to_str), AfterValidator(_check_knx_address)]
 Dpt = Annotated[str, BeforeValidator(_dpt_number_to_str), AfterValidator(_check_dpt)]
 BindingKey = Annotated[str, AfterValidator(_check_binding_key)]

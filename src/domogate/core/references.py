@@ -12,7 +12,7 @@ from typing import Protocol
 from domogate.core.keypaths import Loc
 from domogate.core.kinds import KINDS
 from domogate.core.names import name_key
-from domogate.core.sections import Group, Page, ProjectObject, ProjectUser
+from domogate.core.sections import Group, Page, ProjectObject, ProjectUser, SystemOptions
 from domogate.core.values import describe_dpt, dpt_main, is_known_dpt
 
 
@@ -27,6 +27,8 @@ class ProjectParts(Protocol):
     def pages(self) -> Sequence[Page]: ...
     @property
     def objects(self) -> Sequence[ProjectObject]: ...
+    @property
+    def system(self) -> SystemOptions: ...
     def group_names(self) -> list[str]: ...
 
 
@@ -113,7 +115,27 @@ def reference_problems(project: ProjectParts) -> list[tuple[Loc, str]]:
                         )
                     )
     problems.extend(binding_problems(project))
+    problems.extend(cloud_problems(project.system))
     return problems
+
+
+def cloud_problems(system: SystemOptions) -> Iterator[tuple[Loc, str]]:
+    """A cloud that is enabled needs its address and the installation's password."""
+    cloud = system.cloud
+    if not cloud.enabled:
+        return
+    if cloud.address is None:
+        yield (
+            ("system", "cloud", "address"),
+            "the cloud is enabled but has no address; set system.cloud.address to the "
+            "cloud's HOST[:PORT] (see `domogate cloud info`), or disable the cloud",
+        )
+    if not cloud.password:
+        yield (
+            ("system", "cloud", "password"),
+            "the cloud is enabled but has no password; set system.cloud.password (the "
+            "installation's cloud password), or disable the cloud",
+        )
 
 
 def binding_problems(project: ProjectParts) -> Iterator[tuple[Loc, str]]:

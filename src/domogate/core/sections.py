@@ -12,9 +12,11 @@ from pydantic_core import PydanticCustomError
 
 from domogate.core.fields import (
     BindingKey,
+    CloudAddress,
     Description,
     Dpt,
     ExternalAddress,
+    Fingerprint,
     GroupName,
     Host,
     Icon,
@@ -76,8 +78,10 @@ class CloudOptions(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=False, strict=True)
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)  # sent to the cloud, never logged
     connection_policy: ConnectionPolicy = ConnectionPolicy.LOCAL
+    address: CloudAddress | None = None  # HOST[:PORT] of the cloud, port 7443 by default
+    fingerprint: Fingerprint | None = None  # SHA-256 of the cloud's certificate, when pinned
 
 
 class SystemOptions(Model):

@@ -15,7 +15,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from domogate.core.accounts import Device, User
-from domogate.errors import AccountExpired, DomogateError, Revoked, Unauthenticated
+from domogate.errors import (
+    AccountExpired,
+    DomogateError,
+    PathNotAllowed,
+    Revoked,
+    Unauthenticated,
+)
 from domogate.services.context import Authenticated, Caller, RequestContext
 from domogate.services.deps import Deps
 from domogate.services.events import DevicesRevoked
@@ -24,12 +30,13 @@ from domogate.services.watch import AccessListener, Watch, WatchRegistry
 
 # Why a session may not continue; what a request is answered, and what a live connection
 # is told when it is closed for it.
-_UNKNOWN, _ENDED, _DEVICE_REVOKED, _USER_REVOKED, _ACCOUNT_EXPIRED = (
+_UNKNOWN, _ENDED, _DEVICE_REVOKED, _USER_REVOKED, _ACCOUNT_EXPIRED, _PATH = (
     "unknown",
     "ended",
     "device_revoked",
     "user_revoked",
     "account_expired",
+    "path_not_allowed",
 )
 _API_ERRORS: dict[str, Callable[[], DomogateError]] = {
     _UNKNOWN: Unauthenticated,
@@ -37,6 +44,7 @@ _API_ERRORS: dict[str, Callable[[], DomogateError]] = {
     _DEVICE_REVOKED: Revoked,
     _USER_REVOKED: Revoked,
     _ACCOUNT_EXPIRED: AccountExpired,
+    _PATH: PathNotAllowed,
 }
 _LIVE_ERRORS: dict[str, Callable[[], DomogateError]] = {
     _UNKNOWN: lambda: Unauthenticated("Session ended."),
@@ -44,6 +52,7 @@ _LIVE_ERRORS: dict[str, Callable[[], DomogateError]] = {
     _DEVICE_REVOKED: lambda: Revoked("This device has been revoked."),
     _USER_REVOKED: lambda: Revoked("Access has been revoked."),
     _ACCOUNT_EXPIRED: lambda: AccountExpired("Account expired."),
+    _PATH: lambda: PathNotAllowed("This account may no longer connect through this path."),
 }
 
 
@@ -72,8 +81,17 @@ class SessionAccess:
         return session.device_id == device_id
 
     async def authenticate(self, token: str, ctx: RequestContext) -> Caller:
-        """The caller behind a session token, re-checked against the account's state."""
+        """The caller behind a session token, re-checked against the account's state.
+
+        A session is bound to the path it was opened on (``local`` or ``cloud``, known from
+        the connection, never from what the client says): used on the other path it is
+        refused (``path_not_allowed``) and stays open for its own path."""
         session = self._sessions.get(token, self._d.clock.now())
+        if session.path != ctx.path:
+            raise PathNotAllowed(
+                f"This session was opened on the {session.path.value} path; sign in again "
+                f"to use the {ctx.path.value} path."
+            )
         found = await self._d.store.get_device_and_user(session.device_id)
         # The device may have been revoked while we read: its sessions are gone then.
         session = self._sessions.get(token, self._d.clock.now())
@@ -199,6 +217,8 @@ class SessionAccess:
             return _USER_REVOKED
         if user.is_account_expired(now):
             return _ACCOUNT_EXPIRED
+        if session.path not in user.allowed_paths:
+            return _PATH
         return None
 
     def _end_session(self, token_hash: str, reason: str, *, by_admin: bool = False) -> None:

@@ -24,6 +24,7 @@ from domogate.core.names import clean_name
 from domogate.core.times import iso
 from domogate.errors import Conflict, InvalidInput, NotFound, OtpDisabled
 from domogate.services.auth import AuthService
+from domogate.services.cloud_link import CloudLinkService
 from domogate.services.context import Caller
 from domogate.services.deps import Deps
 from domogate.services.events import ClientsChanged
@@ -78,9 +79,10 @@ MAX_ACCOUNT_VALIDITY = timedelta(days=100 * 365)
 
 
 class ClientsService:
-    def __init__(self, deps: Deps, auth: AuthService) -> None:
+    def __init__(self, deps: Deps, auth: AuthService, cloud: CloudLinkService) -> None:
         self._d = deps
         self._auth = auth
+        self._cloud = cloud
         self._issuing = asyncio.Lock()  # the pending-OTP cap is checked and kept atomically
 
     # --- queries ----------------------------------------------------------------------
@@ -327,7 +329,8 @@ class ClientsService:
         now = self._d.clock.now()
         for o in await self._d.store.pending_otps():
             if o.user_id == user_id and o.is_live(now) and o.sealed is not None:
-                return self._join_link(self._d.sealer.open(o.sealed), base_url)
+                user = await self._d.store.get_user(user_id)
+                return self._join_link(self._d.sealer.open(o.sealed), base_url, user)
         raise NotFound("This client has no pending one-time password.")
 
     async def expire_due(self) -> int:
@@ -388,13 +391,16 @@ class ClientsService:
             client=view,
             otp=otp_rules.display(canonical),
             otp_expires_at=record.expires_at,
-            join_link=self._join_link(canonical, base_url),
+            join_link=self._join_link(canonical, base_url, user),
         )
 
-    def _join_link(self, canonical: str, base_url: str) -> str:
+    def _join_link(self, canonical: str, base_url: str, user: User | None) -> str:
+        """The join link; it carries the cloud URL and relay when ``user`` may use the
+        cloud and the link is up (a newcomer outside the house can join)."""
         project = self._d.project.project
         external = None
         name = None
+        cloud = user is not None and ConnectionPath.CLOUD in user.allowed_paths
         if project is not None:
             name = project.name
             if project.server.external_address:
@@ -406,6 +412,8 @@ class ClientsService:
             otp=otp_rules.display(canonical),
             external_url=external,
             server_name=name,
+            cloud_url=self._cloud.url if cloud else None,
+            cloud_relay=self._cloud.relay if cloud else None,
         ).to_url()
 
     def _validity(self, valid_for: timedelta | None) -> timedelta:

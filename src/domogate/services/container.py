@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable
 from domogate.services.audit import AuditLog
 from domogate.services.auth import AuthService
 from domogate.services.clients import ClientsService
+from domogate.services.cloud_link import CloudLinkService
 from domogate.services.deploy import DeployService
 from domogate.services.deps import Deps
 from domogate.services.events import EventHub
 from domogate.services.expiry import ExpiryJob
 from domogate.services.maintenance import MaintenanceService
 from domogate.services.objects import ObjectsService
-from domogate.services.ports import Bus, Clock, SetupCodes
+from domogate.services.ports import Bus, Clock, CloudLink, SetupCodes
 from domogate.services.project_state import ProjectState
 from domogate.services.service_password import ServicePasswordGuard
 from domogate.settings import ServerSettings
@@ -30,11 +31,13 @@ class Services:
         bus: Bus,
         setup_codes: SetupCodes,
         deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
+        cloud_link: CloudLink | None = None,
     ) -> None:
         self._d = deps
         guard = ServicePasswordGuard(deps, setup_codes)
         self.auth = AuthService(deps)
-        self.clients = ClientsService(deps, self.auth)
+        self.cloud = CloudLinkService(deps.project, deps.events, cloud_link)
+        self.clients = ClientsService(deps, self.auth, self.cloud)
         self.deploy = DeployService(deps, guard, before_commit=deploy_before_commit)
         self.maintenance = MaintenanceService(deps, guard, self.auth)
         self.objects = ObjectsService(
@@ -79,13 +82,15 @@ class Services:
         return await self._d.passwords.hash(password)
 
     async def start(self) -> None:
-        """Load the deployed project and start the bus (the server's lifespan starts the
-        expiry job, :attr:`expiry`, next to it)."""
+        """Load the deployed project, start the bus and the cloud link (the server's
+        lifespan starts the expiry job, :attr:`expiry`, next to it)."""
         await self._d.project.load(self._d.store)
         await self.objects.start()
+        await self.cloud.start()
 
     async def close(self) -> None:
         await self.expiry.stop()
+        await self.cloud.stop()
         await self.objects.stop()
         await self._d.audit.close()
         self._d.passwords.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from domogate.services.ports import BusStatus
+    from domogate.services.ports import BusStatus, CloudLinkState
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,19 @@ class BusStatusChanged:
     status: BusStatus
 
 
-Event = ClientsChanged | ProjectChanged | DevicesRevoked | ObjectStateChanged | BusStatusChanged
+@dataclass(frozen=True)
+class CloudLinkChanged:
+    state: CloudLinkState
+
+
+Event = (
+    ClientsChanged
+    | ProjectChanged
+    | DevicesRevoked
+    | ObjectStateChanged
+    | BusStatusChanged
+    | CloudLinkChanged
+)
 Listener = Callable[[Event], None]
 
 

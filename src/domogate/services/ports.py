@@ -10,7 +10,7 @@ file and the fakes of ``tests/fakes.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from domogate.core.accounts import (
     ProjectVersion,
     User,
 )
+from domogate.core.cloudclaims import CloudAuditEvent, Installation
 from domogate.core.project import ProjectObject
 from domogate.core.values import JsonValue
 
@@ -198,3 +199,88 @@ class Bus(Protocol):
 
     async def stop(self) -> None:
         """Disconnect and stop reconnecting."""
+
+
+# --- the cloud ------------------------------------------------------------------------------
+# ``cloud/link.py`` implements :class:`CloudLink`: the home server's control link to the
+# cloud and its pool connections (docs/cloud.md, "The home server's link").
+
+
+@dataclass(frozen=True)
+class CloudTarget:
+    """Which cloud to link to, from the deployed project's ``system.cloud``."""
+
+    address: str  # HOST[:PORT]
+    fingerprint: str | None  # lower-case hex SHA-256 of the cloud's certificate, if pinned
+    password: str = field(repr=False)  # the installation's cloud password: never logged
+
+
+CLOUD_DISABLED, CLOUD_CONNECTING, CLOUD_LINKED, CLOUD_ERROR, CLOUD_RELEASED = (
+    "disabled",
+    "connecting",
+    "linked",
+    "error",
+    "released",
+)
+
+
+@dataclass(frozen=True)
+class CloudLinkState:
+    """How the link to the cloud is doing, as shown to admins."""
+
+    status: str  # one of CLOUD_DISABLED … CLOUD_RELEASED
+    name: str | None = None  # the installation's cloud name
+    url: str | None = None  # https://NAME.ZONE[:PORT], once linked
+    relay: str | None = None  # HOST:PORT clients dial for it, once linked
+    code: str | None = None  # why it is in error (the cloud's code, or the link's own)
+    message: str | None = None
+
+
+CloudLinkReport = Callable[[CloudLinkState], None]
+
+
+class CloudLink(Protocol):
+    """The control link and its pool connections; reconnects on its own until stopped."""
+
+    @property
+    def name(self) -> str:
+        """The installation's cloud name (``core.cloudwire.cloud_name(server_id)``)."""
+
+    def start(self, target: CloudTarget, report: CloudLinkReport) -> None:
+        """Begin linking (returns at once); every change of state goes to ``report``
+        (on the event loop; it must not block). A ``released`` link stops by itself."""
+
+    async def stop(self) -> None:
+        """Close the control link and every pool connection now."""
+
+
+# --- the cloud (``domogate cloud serve``) --------------------------------------------------
+# The cloud's control plane has a database of its own (``storage/cloud``): installation
+# names with their claims, and its audit trail. The server's ports above are not used there.
+
+
+class CloudStore(Protocol):
+    async def get_installation(self, name: str) -> Installation | None: ...
+    async def list_installations(self) -> list[Installation]: ...
+    async def add_installation(self, installation: Installation) -> bool:
+        """Insert a row; False (nothing changed) when the name exists already."""
+
+    async def claim_invited(
+        self, name: str, public_key: str, password_hash: str, at: datetime, source: str | None
+    ) -> bool:
+        """Bind ``public_key`` to the unclaimed name whose stored hash is still
+        ``password_hash`` (the one just verified); False when another claim won."""
+
+    async def touch_installation(self, name: str, at: datetime, source: str | None) -> None:
+        """Note a successful link: ``last_linked_at`` and ``last_source``."""
+
+    async def release_installation(self, name: str) -> bool:
+        """Forget the claim: a claimed invited name goes back to invited (its operator
+        password kept); any other row (an open claim, an unclaimed invitation) is deleted.
+        False when the name is unknown."""
+
+    async def append_cloud_audit(self, events: Sequence[CloudAuditEvent]) -> None: ...
+    async def list_cloud_audit(self, *, limit: int = 200) -> list[CloudAuditEvent]:
+        """Newest first."""
+
+    async def close(self) -> None: ...

@@ -11,6 +11,7 @@ the person standing at the server. The check comes before anything else of the r
 
 from __future__ import annotations
 
+from domogate.core.accounts import ConnectionPath
 from domogate.core.throttle import source_key
 from domogate.errors import Conflict, InvalidCredentials, SetupCodeInvalid
 from domogate.services.context import RequestContext
@@ -38,7 +39,9 @@ class ServicePasswordGuard:
         return await self._d.passwords.verify(service_hash, password)
 
     def is_local(self, ctx: RequestContext) -> bool:
-        return ctx.source in self._local_sources
+        # Through the relay a client's address may be the relay's machine's loopback:
+        # only a connection to the server's own port is the server's own machine.
+        return ctx.path is ConnectionPath.LOCAL and ctx.source in self._local_sources
 
     async def check(
         self,

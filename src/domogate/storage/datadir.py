@@ -8,6 +8,11 @@
     DATA/tls/cert.pem         the server certificate (self-signed at first start,
     DATA/tls/key.pem          or the operator's); key mode 0600
     DATA/setup-code           the first-deploy setup code (mode 0600), gone after it
+    DATA/cloud.key            the server's Ed25519 key for the cloud (PEM, mode 0600),
+                              made the first time the cloud is enabled
+    DATA/cloud-claim.json     {"address", "fingerprint", "name"}: this server claimed its
+                              installation at that cloud (written after a welcome, removed
+                              when the cloud released it)
 
 :meth:`DataDir.initialise` creates what is missing and never replaces what exists: the
 secret, the server id and the certificate live as long as the folder. Every file is
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from domogate.core import otp as otp_rules
@@ -46,6 +52,8 @@ TLS_DIR = "tls"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
 SETUP_CODE_FILE = "setup-code"
+CLOUD_KEY_FILE = "cloud.key"
+CLOUD_CLAIM_FILE = "cloud-claim.json"
 
 DEFAULT_HOSTNAMES: tuple[str, ...] = ("localhost", "127.0.0.1")
 
@@ -321,4 +329,64 @@ class DataDir:
         """Forget the setup code (after the first deploy)."""
         with contextlib.suppress(FileNotFoundError):
             self.setup_code_path.unlink()
+        fsync_dir(self._path)
+
+    # the cloud ----------------------------------------------------------------------------
+
+    @property
+    def cloud_key_path(self) -> Path:
+        return self._path / CLOUD_KEY_FILE
+
+    @property
+    def cloud_claim_path(self) -> Path:
+        return self._path / CLOUD_CLAIM_FILE
+
+    def cloud_key(self) -> Ed25519PrivateKey:
+        """The server's Ed25519 key for the cloud's control link, made on first need."""
+        path = self.cloud_key_path
+        try:
+            pem = path.read_bytes()
+        except FileNotFoundError:
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            write_atomic(path, pem, mode=0o600)
+            return key
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read {path}: {exc.strerror}.") from exc
+        try:
+            loaded = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(
+                f"{path} is damaged; remove it to make a new cloud key (the cloud's operator "
+                "must then release this installation: the new key is another server)."
+            ) from exc
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise InvalidInput(f"{path} is not an Ed25519 key.")
+        return loaded
+
+    def cloud_claim(self) -> dict[str, str] | None:
+        """The claim record (``address``, ``fingerprint``, ``name``), or None."""
+        try:
+            body = json.loads(self.cloud_claim_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # a damaged record is no record: the password is sent again
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) for k in ("address", "fingerprint", "name")
+        ):
+            return None
+        return {k: body[k] for k in ("address", "fingerprint", "name")}
+
+    def save_cloud_claim(self, address: str, fingerprint: str, name: str) -> None:
+        body = {"address": address, "fingerprint": fingerprint, "name": name}
+        write_atomic(self.cloud_claim_path, (json.dumps(body, indent=2) + "\n").encode(), 0o600)
+
+    def forget_cloud_claim(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.cloud_claim_path.unlink()
         fsync_dir(self._path)

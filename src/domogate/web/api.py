@@ -23,6 +23,7 @@ from domogate.services.auth import DeviceProof
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
 from domogate.settings import ServerSettings
+from domogate.web.paths import path_of_scope
 from domogate.web.views import (
     audit_json,
     authenticated_json,
@@ -153,7 +154,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def context_of(request: Request) -> RequestContext:
-    return RequestContext(source=request.client.host if request.client else "unknown")
+    return RequestContext(
+        source=request.client.host if request.client else "unknown",
+        path=path_of_scope(request.scope),
+    )
 
 
 def deploy_credentials(header: str | None) -> tuple[str | None, str | None]:
@@ -197,6 +201,14 @@ def base_url_of(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def local_url_of(request: Request, services: Services) -> str:
+    """The server's local URL: the one asked on, when asked locally; else what the
+    server listens on."""
+    if path_of_scope(request.scope) is ConnectionPath.LOCAL:
+        return base_url_of(request)
+    return services.settings.local_url()
+
+
 async def current_caller(request: Request) -> Caller:
     """The authenticated caller of a request (``Authorization: Bearer TOKEN``)."""
     services: Services = request.app.state.services
@@ -215,7 +227,7 @@ def build_router(services: Services) -> APIRouter:
 
     # --- public ---------------------------------------------------------------------
     @r.get("/info", tags=["server"])
-    async def info() -> dict[str, Any]:
+    async def info(request: Request) -> dict[str, Any]:
         system = services.project.system
         methods = ["password"]
         if system.use_otp_authentication:
@@ -232,6 +244,8 @@ def build_router(services: Services) -> APIRouter:
             "automatic_authentication": system.automatic_authentication,
             "automatic_connection": system.automatic_connection,
             "connection_policy": system.cloud.connection_policy.value,
+            "paths": {"local": local_url_of(request, services), "cloud": services.cloud.url},
+            "cloud_relay": services.cloud.relay,
             "api": 1,
         }
 

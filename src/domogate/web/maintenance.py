@@ -12,7 +12,7 @@ from domogate.errors import Unauthenticated
 from domogate.services.container import Services
 from domogate.services.maintenance import Overview, ProjectFacts, ServerFacts, UserRow
 from domogate.web.api import ERROR_RESPONSES, context_of
-from domogate.web.views import audit_json
+from domogate.web.views import audit_json, cloud_json
 
 
 def server_json(s: ServerFacts) -> dict[str, Any]:
@@ -99,7 +99,9 @@ def build_maintenance_router(services: Services) -> APIRouter:
 
     @r.get("")
     async def overview(token: TokenDep) -> dict[str, Any]:
-        return overview_json(await service.overview(token))
+        data = overview_json(await service.overview(token))
+        data["cloud"] = cloud_json(services.cloud.state)
+        return data
 
     @r.put("/users/{user_id}/admin")
     async def set_admin(

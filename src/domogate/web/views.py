@@ -13,7 +13,7 @@ from domogate.errors import InvalidInput
 from domogate.services.clients import ClientView, DeviceView, Issued
 from domogate.services.context import Authenticated
 from domogate.services.deploy import DeployResult
-from domogate.services.ports import BusStatus
+from domogate.services.ports import BusStatus, CloudLinkState
 
 
 def _path(path: ConnectionPath | None) -> str | None:
@@ -115,6 +115,18 @@ def audit_json(event: AuditEvent, names: dict[str, str | None] | None = None) ->
 
 def bus_json(status: BusStatus) -> dict[str, Any]:
     return {"adapter": status.adapter, "connected": status.connected, "detail": status.detail}
+
+
+def cloud_json(state: CloudLinkState) -> dict[str, Any]:
+    """The cloud link's state, as admins see it (live channel, maintenance page)."""
+    return {
+        "status": state.status,
+        "name": state.name,
+        "url": state.url,
+        "relay": state.relay,
+        "code": state.code,
+        "message": state.message,
+    }
 
 
 def qr_image(link: str, fmt: str) -> tuple[bytes, str]:

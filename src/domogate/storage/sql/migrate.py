@@ -29,19 +29,22 @@ def sync_url_for(database_url: str | URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _alembic_config(url: str) -> Any:
+def _alembic_config(url: str, scripts: Path = MIGRATIONS_PATH) -> Any:
     import io
 
     from alembic.config import Config
 
     config = Config(stdout=io.StringIO())  # no ini file, nothing printed
-    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    config.set_main_option("script_location", str(scripts))
     config.attributes["database_url"] = url  # not through ConfigParser: '%' stays as is
     return config
 
 
-def upgrade_database(sync_url: str, revision: str = "head") -> None:
-    """Run the Alembic migrations up to ``revision`` (blocking)."""
+def upgrade_database(
+    sync_url: str, revision: str = "head", *, scripts: Path = MIGRATIONS_PATH
+) -> None:
+    """Run the Alembic migrations up to ``revision`` (blocking); ``scripts``: which
+    migrations folder (the server's, or the cloud's ``storage/cloud/migrations``)."""
     from alembic import command
 
     url = make_url(sync_url)
@@ -50,4 +53,4 @@ def upgrade_database(sync_url: str, revision: str = "head") -> None:
         if not parent.is_dir():
             raise InvalidInput(f"The database folder {parent} does not exist.")
     with _MIGRATION_LOCK:  # alembic's ``context`` is process-global: one run at a time
-        command.upgrade(_alembic_config(sync_url), revision)
+        command.upgrade(_alembic_config(sync_url, scripts), revision)

@@ -127,13 +127,28 @@ class Acceptor(asyncio.AbstractServer):
 
             self._resume = self.loop.call_later(ACCEPT_PAUSE_S, resume)
 
+    def accept_relayed(self, conn: socket.socket, host: str, port: int) -> None:
+        """Admit a socket that came through the cloud's relay exactly like an accepted
+        one (counted per the client's real address, same TLS, same deadlines), marked
+        with its origin: its requests see ``host``/``port`` as the client and the path
+        ``cloud``. Called by the cloud link once the attach line's MAC is checked."""
+        if not self.serving:
+            conn.close()
+            return
+        self._admit(conn, (host, port), relayed=True)
+
     def _accepted(self, conn: socket.socket, addr: Any) -> None:
+        self._admit(conn, addr)
+
+    def _admit(self, conn: socket.socket, addr: Any, *, relayed: bool = False) -> None:
         conn.setblocking(False)
         host = str(addr[0]) if isinstance(addr, tuple) and addr else "local"
         slot = self.gate.admit(source_key(host), self.loop.time())
         if slot is None:
             self._refuse(conn)
             return
+        if relayed:
+            slot.relayed_from = (host, int(addr[1]))
         with contextlib.suppress(OSError):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         slot.sock = conn

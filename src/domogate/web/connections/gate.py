@@ -19,8 +19,8 @@ class Slot:
     """One accepted socket, counted until :meth:`release` (called exactly once)."""
 
     __slots__ = (
-        "body_bytes", "body_started", "gate", "key", "opened", "pending", "released", "sock",
-        "task", "timer", "transport",
+        "body_bytes", "body_started", "gate", "key", "opened", "pending", "relayed_from",
+        "released", "sock", "task", "timer", "transport",
     )  # fmt: skip
 
     def __init__(self, gate: ConnectionGate, key: str, opened: float) -> None:
@@ -35,6 +35,9 @@ class Slot:
         self.transport: asyncio.BaseTransport | None = None
         self.body_started: float | None = None  # monotonic, while a request body arrives
         self.body_bytes = 0
+        # The origin marker: the client's real (host, port) when the socket came through
+        # the cloud's relay (its attach line checked), None for a socket accepted here.
+        self.relayed_from: tuple[str, int] | None = None
 
     def body_progress(self, nbytes: int) -> None:
         """A request body is arriving: it must keep coming. The deadline is the head

@@ -1,5 +1,10 @@
 """uvicorn's HTTP/1.1 and WebSocket protocols, guarded: a deadline on request heads and
-bodies, and the connection's slot released exactly once, whichever protocol holds it."""
+bodies, and the connection's slot released exactly once, whichever protocol holds it.
+
+A connection that came through the cloud's relay (its slot's ``relayed_from``) reports
+the client's real address as ``scope["client"]`` and sets ``scope["domogate.path"] =
+"cloud"`` on every request and WebSocket scope; proxy headers are never applied to it.
+Nothing else sets that key: every other connection is ``local``."""
 
 from __future__ import annotations
 
@@ -8,12 +13,38 @@ import functools
 from typing import Any
 
 import h11
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
 from domogate.web.connections.gate import Slot
+from domogate.web.paths import PATH_SCOPE_KEY
+
+
+class _Relayed:
+    """The app as a relayed connection sees it: the client's real address and the path
+    ``cloud`` in every scope (set after uvicorn built it, so nothing the client sent
+    counts), and no proxy headers (a relayed client's address may look trusted)."""
+
+    def __init__(self, app: Any, client: tuple[str, int]) -> None:
+        while isinstance(app, ProxyHeadersMiddleware):
+            app = app.app
+        self.app: ASGIApp = app
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["client"] = self.client
+        scope[PATH_SCOPE_KEY] = "cloud"
+        await self.app(scope, receive, send)
+
+
+def _mark_relayed(protocol: H11Protocol | WebSocketsSansIOProtocol, slot: Slot | None) -> None:
+    if slot is not None and slot.relayed_from is not None:
+        protocol.client = slot.relayed_from
+        protocol.app = _Relayed(protocol.app, slot.relayed_from)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -40,6 +71,7 @@ class GuardedH11Protocol(H11Protocol):
             self.slot.transport = transport
             self.slot.task = None
         super().connection_made(transport)
+        _mark_relayed(self, self.slot)
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:
@@ -80,6 +112,10 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.slot = slot
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        _mark_relayed(self, self.slot)
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:

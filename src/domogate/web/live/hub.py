@@ -13,6 +13,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 import domogate.web.live.protocol as protocol
+from domogate.core.accounts import ConnectionPath
 from domogate.core.throttle import source_key
 from domogate.errors import DomogateError, InvalidInput, TooManyConnections, Unauthenticated
 from domogate.services.container import Services
@@ -20,6 +21,7 @@ from domogate.services.context import Caller, RequestContext
 from domogate.services.events import (
     BusStatusChanged,
     ClientsChanged,
+    CloudLinkChanged,
     Event,
     ObjectStateChanged,
     ProjectChanged,
@@ -27,6 +29,7 @@ from domogate.services.events import (
 from domogate.web.errors import WS_CLOSE
 from domogate.web.live.connection import Connection
 from domogate.web.live.transport import Disconnected, RawSocket
+from domogate.web.paths import path_of_scope
 from domogate.web.views import clients_json
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class LiveHub:
         conn.push(self._states_text(conn.group))
         if conn.is_admin:
             conn.push(protocol.bus_message(self.services.objects.bus_status))
+            conn.push(protocol.cloud_message(self.services.cloud.state))
             self._schedule_clients_push()
 
     # --- events -------------------------------------------------------------------------
@@ -89,6 +93,11 @@ class LiveHub:
                     conn.push(text)
         elif isinstance(event, ClientsChanged):
             self._schedule_clients_push()
+        elif isinstance(event, CloudLinkChanged):
+            text = json.dumps(protocol.cloud_message(event.state))
+            for conn in list(self.connections):
+                if conn.is_admin:
+                    conn.push(text)
 
     async def _after_deploy(self, version: int, previous: asyncio.Task[None] | None) -> None:
         """A deploy may move users between groups: read them again before telling anyone
@@ -173,12 +182,16 @@ class LiveHub:
             return
         await send({"type": "websocket.accept"})
         client = scope.get("client")
-        await self.serve(RawSocket(receive, send), client[0] if client else "unknown")
+        await self.serve(
+            RawSocket(receive, send), client[0] if client else "unknown", path_of_scope(scope)
+        )
 
-    async def serve(self, socket: RawSocket, host: str) -> None:
+    async def serve(
+        self, socket: RawSocket, host: str, path: ConnectionPath = ConnectionPath.LOCAL
+    ) -> None:
         settings = self.services.settings
         limits = settings.connections
-        ctx = RequestContext(source=host)
+        ctx = RequestContext(source=host, path=path)
         source = source_key(host)
         waiting = self._waiting.setdefault(source, {})
         if len(waiting) >= limits.ws_unauthenticated_per_address or (
@@ -273,6 +286,7 @@ class LiveHub:
             conn.push(self._states_text(conn.group))
             if conn.is_admin:
                 conn.push(protocol.bus_message(self.services.objects.bus_status))
+                conn.push(protocol.cloud_message(self.services.cloud.state))
                 clients = clients_json(await self.services.clients.snapshot())
                 conn.push({"type": "clients", "clients": clients})
             if came_online:

@@ -9,9 +9,9 @@ from typing import Any
 from domogate.core.times import iso
 from domogate.errors import InvalidInput
 from domogate.services.context import Caller
-from domogate.services.ports import BusStatus
+from domogate.services.ports import BusStatus, CloudLinkState
 from domogate.web.live.transport import WS_MAX_MESSAGE, RawSocket
-from domogate.web.views import bus_json
+from domogate.web.views import bus_json, cloud_json
 
 
 def parse(raw: str) -> dict[str, Any]:
@@ -39,6 +39,10 @@ def hello(caller: Caller, project_version: int | None) -> dict[str, Any]:
 
 def bus_message(status: BusStatus) -> dict[str, Any]:
     return {"type": "bus", **bus_json(status)}
+
+
+def cloud_message(state: CloudLinkState) -> dict[str, Any]:
+    return {"type": "cloud", **cloud_json(state)}
 
 
 def error_message(code: str, message: str) -> dict[str, Any]:

@@ -114,6 +114,13 @@ function facts(rows) {
   );
 }
 
+function cloudText(cloud) {
+  const text = t(`cloud.${cloud.status}`);
+  if (cloud.status === "linked") return `${text} — ${cloud.url}`;
+  if (cloud.status === "error") return `${text} — ${cloud.message || cloud.code}`;
+  return `${text} (${cloud.name})`;
+}
+
 function overview() {
   const s = data.server;
   const p = data.project;
@@ -170,6 +177,7 @@ function overview() {
           [t("mnt.fingerprint"), formatFingerprint(s.fingerprint)],
           [t("mnt.software"), s.software_version],
           [t("mnt.address"), s.address],
+          ...(data.cloud && data.cloud.name ? [[t("mnt.cloud"), cloudText(data.cloud)]] : []),
         ]),
       ),
       h(

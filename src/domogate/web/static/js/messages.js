@@ -38,6 +38,10 @@ const WORDED_BY_SERVER = new Set([
   "too_many_connections",
   "auth_timeout",
   "too_slow",
+  "cloud_claim_required",
+  "cloud_taken",
+  "cloud_not_invited",
+  "cloud_password_invalid",
 ]);
 
 export function errorMessage(error) {

@@ -24,6 +24,7 @@ export function configureShell({ onSignOut }) {
 
 onNavigate(() => render());
 on("bus", () => renderBus());
+on("cloud", () => renderCloud());
 document.addEventListener("click", (event) => {
   if (parts.closeMenu) parts.closeMenu(event);
 });
@@ -35,7 +36,8 @@ export function render() {
   const view = settleView(Boolean(session.user?.admin));
   parts.connection = h("span", { class: "conn", role: "status" });
   parts.bus = h("span", { class: "bus-state", hidden: true });
-  const actions = h("div", { class: "top-actions" }, parts.connection, parts.bus);
+  parts.cloud = h("span", { class: "bus-state cloud-state", hidden: true });
+  const actions = h("div", { class: "top-actions" }, parts.connection, parts.bus, parts.cloud);
   if (session.user?.admin) {
     actions.append(
       h(
@@ -72,6 +74,7 @@ export function render() {
   parts.toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
   root.append(h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, parts.main, parts.toasts);
   renderBus();
+  renderCloud();
   setConnection(liveOpen());
   parts.main.append(viewOf(view));
 }
@@ -141,6 +144,19 @@ function renderBus() {
   const text = bus.connected ? t("bus.up", { adapter: bus.adapter }) : t("bus.down", { adapter: bus.adapter });
   clear(parts.bus).append(h("span", { class: "label", text }));
   parts.bus.title = bus.detail ? `${text} — ${bus.detail}` : text;
+}
+
+function renderCloud() {
+  if (!parts.cloud) return;
+  const cloud = state.cloud;
+  parts.cloud.hidden = !(cloud && cloud.status !== "disabled" && session.user?.admin);
+  if (!cloud) return;
+  const up = cloud.status === "linked";
+  parts.cloud.className = `bus-state cloud-state ${up ? "up" : "down"}`;
+  const text = t(`cloud.${cloud.status}`);
+  clear(parts.cloud).append(h("span", { class: "label", text }));
+  const detail = up ? cloud.url : cloud.message;
+  parts.cloud.title = detail ? `${text} — ${detail}` : text;
 }
 
 export function setConnection(up) {

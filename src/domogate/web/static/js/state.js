@@ -6,12 +6,13 @@ export const state = {
   project: null,
   states: {},
   bus: null,
+  cloud: null,
   clients: [],
 };
 
 const listeners = new Map(); // event → Set of functions
 
-/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "clients". */
+/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "cloud", "clients". */
 export function on(event, fn) {
   if (!listeners.has(event)) listeners.set(event, new Set());
   listeners.get(event).add(fn);
@@ -39,6 +40,11 @@ export function setObjectState(id, objectState) {
 export function setBus(bus) {
   state.bus = bus;
   emit("bus", bus);
+}
+
+export function setCloud(cloud) {
+  state.cloud = cloud;
+  emit("cloud", cloud);
 }
 
 export function setClients(list) {

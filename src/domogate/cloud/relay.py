@@ -1,0 +1,233 @@
+"""The relay's accept loop: one port, three kinds of connection (``docs/cloud.md``, "One
+port, three kinds of connection").
+
+:class:`RelayAcceptor` is the web server's :class:`~domogate.web.connections.Acceptor`
+(built for ``GuardedServer(acceptor_factory=…)``) that looks at the first bytes of every
+accepted connection before TLS, with ``MSG_PEEK`` (nothing consumed), within the gate's
+head deadline:
+
+- ``DGPOOL1 …\\n``: a home server's pool connection; exactly its line is read and offered
+  to the :class:`~domogate.cloud.pools.PoolRegistry` (counted there, per link, not by the
+  web server's per-address cap);
+- a TLS ClientHello for ``<label>.<zone>``: a client of installation ``<label>``; one of
+  its idle pool connections gets the attach line (the client's address, MACed with the
+  pool key) and the two are joined by :func:`~domogate.cloud.splice.pump`; nothing
+  idle within the registry's attach timeout, an unknown label, or over the caps on routed
+  streams: closed;
+- any other ClientHello (the zone itself, another name, no name): the base class's path,
+  TLS with the cloud's certificate and the cloud's HTTP API;
+- anything else: closed.
+
+Every connection is counted by the gate from ``accept`` like the web server's; a pool
+connection or a routed stream gives its slot back once sorted (routed streams have their
+own caps, :class:`RouteLimits`). The relay never reads past the ClientHello, and its logs
+hold addresses and names, never payload or a pool key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from domogate.cloud.pools import PoolRegistry
+from domogate.cloud.splice import pump
+from domogate.core import cloudwire
+from domogate.core.clienthello import (
+    MAX_PEEK,
+    NEED_MORE,
+    Hello,
+    NeedMore,
+    NotTls,
+    parse_client_hello,
+)
+from domogate.core.throttle import source_key
+from domogate.web.connections.acceptor import Acceptor
+from domogate.web.connections.gate import ConnectionGate, Slot
+
+log = logging.getLogger("domogate.cloud.relay")
+
+
+@dataclass(frozen=True)
+class RouteLimits:
+    """Caps on streams routed to installations (each holds two sockets and two pipes),
+    counted apart from the web server's connection caps."""
+
+    per_installation: int = 256
+    total: int = 4096
+    # None: a routed stream lives as long as its two ends keep it (TLS keepalives are
+    # their business); else it is closed after this long without a byte either way.
+    idle_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class _Pool:
+    line_length: int
+
+
+def sort_first_bytes(data: bytes) -> _Pool | Hello | NeedMore | None:
+    """What the connection's first bytes are: a pool line (:class:`_Pool`), a complete
+    ClientHello (:class:`Hello`), :class:`NeedMore` (wait for more bytes), or None (close
+    it)."""
+    magic = cloudwire.POOL_MAGIC
+    if data[: len(magic)] == magic[: len(data)]:
+        end = data.find(b"\n", 0, cloudwire.MAX_LINE)
+        if end >= 0 and len(data) >= len(magic):
+            return _Pool(end + 1)
+        return NEED_MORE if len(data) < cloudwire.MAX_LINE else None
+    verdict = parse_client_hello(data)
+    return None if isinstance(verdict, NotTls) else verdict
+
+
+class RelayAcceptor(Acceptor):
+    """The accept loop of the cloud's port (see the module's docstring). Build it with
+    ``functools.partial(RelayAcceptor, registry=…, zone=…)`` as ``acceptor_factory``."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        gate: ConnectionGate,
+        protocol_factory: Callable[[Slot], asyncio.Protocol],
+        ssl_context: ssl.SSLContext | None,
+        backlog: int = 128,
+        *,
+        registry: PoolRegistry,
+        zone: str,
+        routes: RouteLimits | None = None,
+    ) -> None:
+        super().__init__(sock, gate, protocol_factory, ssl_context, backlog)
+        self.registry = registry
+        self.zone = cloudwire.check_zone(zone)
+        self.routes = routes or RouteLimits()
+        self.routed: dict[str, int] = {}  # streams under way (or waiting) per installation
+        self.routed_total = 0
+
+    def _accepted(self, conn: socket.socket, addr: Any) -> None:
+        conn.setblocking(False)
+        host = str(addr[0]) if isinstance(addr, tuple) and addr else "local"
+        port = int(addr[1]) if isinstance(addr, tuple) and len(addr) > 1 else 0
+        slot = self.gate.admit(source_key(host), self.loop.time())
+        if slot is None:
+            self._refuse(conn)
+            return
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        slot.sock = conn
+        slot.arm()  # sorting, then the TLS handshake and the first head share the deadline
+        task = self.loop.create_task(self._sort(slot, conn, host, port))
+        slot.task = task
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._connected, slot))
+
+    async def _sort(self, slot: Slot, conn: socket.socket, host: str, port: int) -> None:
+        verdict = await self._first_bytes(conn)
+        if isinstance(verdict, _Pool):
+            line = conn.recv(verdict.line_length)
+            self._unslot(slot)
+            if len(line) != verdict.line_length:
+                conn.close()
+                return
+            await self.registry.offer(conn, line)
+            return
+        if isinstance(verdict, Hello):
+            label = cloudwire.name_in_zone(verdict.server_name, self.zone)
+            if label is not None:
+                await self._route(slot, conn, label, host, port)
+                return
+            await self._connect(slot, conn)  # the cloud's own API
+            return
+        log.debug("closing a connection from %s: neither TLS nor a pool line", host)
+        self._unslot(slot)
+        conn.close()
+
+    async def _first_bytes(self, conn: socket.socket) -> _Pool | Hello | None:
+        """Peek until the first bytes say what the connection is (``SO_RCVLOWAT`` makes
+        the socket readable only once more bytes than already seen arrived, or at EOF)."""
+        seen = 0
+        try:
+            while True:
+                await self._readable(conn)
+                try:
+                    data = conn.recv(MAX_PEEK, socket.MSG_PEEK)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    return None
+                if len(data) <= seen:  # EOF (nothing new although readable)
+                    return None
+                seen = len(data)
+                verdict = sort_first_bytes(data)
+                if not isinstance(verdict, NeedMore):
+                    return verdict
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, seen + 1)
+        finally:
+            if seen:
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+
+    async def _readable(self, conn: socket.socket) -> None:
+        ready: asyncio.Future[None] = self.loop.create_future()
+        fd = conn.fileno()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self.loop.add_reader(fd, wake)
+        try:
+            await ready
+        finally:
+            self.loop.remove_reader(fd)
+
+    def _unslot(self, slot: Slot) -> None:
+        """The connection is no longer the web server's: its socket is ours, its slot is
+        given back (and its deadline stopped)."""
+        slot.sock = None
+        slot.release()
+
+    async def _route(
+        self, slot: Slot, conn: socket.socket, label: str, host: str, port: int
+    ) -> None:
+        routes = self.routes
+        count = self.routed.get(label, 0)
+        if count >= routes.per_installation or self.routed_total >= routes.total:
+            log.warning("client %s for %s refused: too many routed streams", host, label)
+            self._unslot(slot)
+            conn.close()
+            return
+        self.routed[label] = count + 1
+        self.routed_total += 1
+        try:  # cancelled while waiting: the slot's socket, closed by _connected
+            taken = await self.registry.take(label)
+            if taken is None:
+                log.info("client %s for %s closed: no pool connection", host, label)
+                self._unslot(slot)
+                conn.close()
+                return
+            pool, conn_id, key = taken
+            self._unslot(slot)
+            try:
+                await self.loop.sock_sendall(pool, cloudwire.attach_line(conn_id, host, port, key))
+            except BaseException as exc:
+                pool.close()
+                conn.close()
+                if isinstance(exc, OSError):
+                    log.info("client %s for %s closed: the pool connection failed", host, label)
+                    return
+                raise
+            log.info("client %s routed to %s", host, label)
+            up, down = await pump(conn, pool, idle_timeout_s=routes.idle_timeout_s)
+            log.debug("stream of %s to %s ended: %d bytes up, %d down", host, label, up, down)
+        finally:
+            left = self.routed.get(label, 1) - 1
+            if left > 0:
+                self.routed[label] = left
+            else:
+                self.routed.pop(label, None)
+            self.routed_total -= 1
