@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.exceptions import ConnectionClosed
@@ -114,3 +115,18 @@ def test_invite_only_refuses_names_the_operator_did_not_add(tmp_path: Path) -> N
     finally:
         assert process.stop() in STOPPED, process.log()
     assert "operator-secret-2" not in process.log()
+
+
+def test_info_and_the_operator_api_needs_the_token(cloud: CloudProcess) -> None:
+    with httpx.Client(
+        base_url=f"https://127.0.0.1:{cloud.port}", verify=cloud.ssl_context(), timeout=10
+    ) as client:
+        info = client.get("/api/info").json()
+        assert info["zone"] == "localhost" and info["fingerprint"] == cloud.ready["fingerprint"]
+        assert info["url"] == f"https://localhost:{cloud.port}"
+        for headers in ({}, {"Authorization": "Bearer " + "x" * 43}):
+            refused = client.post("/api/operator/release", json={"name": "home1"}, headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["error"]["code"] == "unauthenticated"
+    listed = run_json("cloud", "installations", "list", "--data", str(cloud.data))
+    assert any(r["name"] == "home1" and r["claimed"] for r in listed["installations"])
