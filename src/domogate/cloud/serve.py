@@ -45,6 +45,21 @@ PING_TIMEOUT_S = 40.0
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - names of wildcard binds
 
 
+TLS_READ_BUFFER = 32 * 1024
+"""asyncio gives every TLS connection a 256 KiB read buffer (``SSLProtocol.max_size``),
+zero-filled, so resident: most of an idle control link's memory. TLS records carry at most
+16 KiB, and the cloud terminates TLS only for its API and control links (relayed clients'
+TLS is spliced, never decrypted here), so 32 KiB costs nothing measurable."""
+
+
+def shrink_tls_read_buffer(size: int = TLS_READ_BUFFER) -> None:
+    """Lower asyncio's per-connection TLS read buffer in this process (the cloud's)."""
+    from asyncio import sslproto
+
+    if getattr(sslproto.SSLProtocol, "max_size", 0) > size:
+        sslproto.SSLProtocol.max_size = size
+
+
 def cloud_connection_limits() -> ConnectionLimits:
     """A cloud's caps: many linked servers may share one address (NAT), each holding a
     control link and a few pool connections."""
@@ -120,6 +135,7 @@ def run_cloud(settings: CloudSettings, *, log_level: str = "info") -> None:
     )
 
     async def main() -> None:
+        shrink_tls_read_buffer()
         store = await open_cloud_store(data.database_url)
         clock = SystemClock()
         audit = CloudAudit(store, clock)
