@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated
 
+import click
 import typer
 
 from domogate.errors import InvalidInput
@@ -110,6 +111,19 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+PathOption = Annotated[
+    str | None,
+    typer.Option(
+        "--path",
+        envvar="DOMOGATE_PATH",
+        metavar="local|cloud",
+        show_default=False,
+        click_type=click.Choice(["local", "cloud"], case_sensitive=False),
+        help="Reach the server on this path only: local (its local address) or cloud "
+        "(through the relay). Default: the server's connection policy (local and cloud: "
+        "local first, cloud if local does not answer within 250 ms).",
+    ),
+]
 InsecureHttpOption = Annotated[
     bool,
     typer.Option(
