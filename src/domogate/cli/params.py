@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated
 
-import click
 import typer
 
+from domogate.core.paths import check_path
 from domogate.errors import InvalidInput
 
 # --- durations and dates ---
@@ -97,6 +97,14 @@ def when_param(text: str) -> str:
     return text
 
 
+def path_param(text: str) -> str:
+    """The parser of ``--path``: ``local`` or ``cloud``, or a usage error."""
+    try:
+        return check_path(text)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
 # --- shared options ---
 
 ConfigOption = Annotated[
@@ -118,7 +126,7 @@ PathOption = Annotated[
         envvar="DOMOGATE_PATH",
         metavar="local|cloud",
         show_default=False,
-        click_type=click.Choice(["local", "cloud"], case_sensitive=False),
+        parser=path_param,
         help="Reach the server on this path only: local (its local address) or cloud "
         "(through the relay). Default: the server's connection policy (local and cloud: "
         "local first, cloud if local does not answer within 250 ms).",
