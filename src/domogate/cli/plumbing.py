@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -25,7 +24,7 @@ from domogate.client.session import (
     sign_in,
     unexpected_answer,
 )
-from domogate.core.paths import Plan, choices, needs_choice, plan, policy_of
+from domogate.core.paths import Plan, check_path, choices, needs_choice, plan, policy_of
 from domogate.errors import DomogateError
 
 T = TypeVar("T")
@@ -134,19 +133,18 @@ def choose_plan(config: ClientConfig, forced: str | None) -> Plan:
     chosen: str | None = None
     if needs_choice(forced=forced, automatic=server.automatic_connection):
         if not _stdin_is_tty():
-            raise click.UsageError(
+            raise typer.BadParameter(
                 "Automatic connection is off for this server: choose the path with "
-                "--path local or --path cloud."
+                "--path local or --path cloud.",
+                param_hint="'--path'",
             )
         options = choices(policy, cloud_known=server.cloud_known)
-        chosen = str(
-            typer.prompt(
-                "Automatic connection is off. Connect through which path?",
-                type=click.Choice(list(options), case_sensitive=False),
-                default=options[0],
-                err=True,
-            )
+        answer = typer.prompt(
+            f"Automatic connection is off. Connect through which path ({'/'.join(options)})?",
+            default=options[0],
+            err=True,
         )
+        chosen = check_path(str(answer))
     return plan(
         policy,
         forced=forced if forced is not None else chosen,

@@ -1,8 +1,9 @@
 """Open a server on the path the policy says: happy eyeballs between local and cloud.
 
 :func:`open_first` dials the plan's first path at once and, when it has not answered within
-the plan's delay (250 ms) or has already failed, the second; the first ``GET /api/info``
-that answers (pinned TLS, the right server id) wins and the other attempt is cancelled.
+the plan's delay (250 ms) or has already failed, the second; the first pinned TLS
+handshake that completes wins and the other attempt is cancelled; then ``GET /api/info``
+on the winner (the right server id), falling back to the other path if it fails.
 The answer is returned with the route so that the caller can refresh the recorded paths
 and policy (:meth:`~domogate.client.config.ClientConfig.with_server_info`).
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 
 from domogate.client.api import JSON, ServerApi
 from domogate.client.config import ClientConfig
+from domogate.client.pinning import is_verification_failure, pinned_ssl_context
 from domogate.client.routes import Route, route_of
 from domogate.core.paths import LOCAL, Plan, allowed_paths, plan, policy_of
 from domogate.errors import CertificateMismatch, ClientError, DomogateError, ServerUnreachable
@@ -74,23 +77,82 @@ async def probe(route: Route, config: ClientConfig, *, request_timeout: float = 
         raise
 
 
+async def reach(route: Route, config: ClientConfig, *, request_timeout: float = 10) -> Route:
+    """TCP, then the pinned TLS handshake on ``route`` (SNI = the route's server name), then
+    close: the path answers. Plain asyncio streams, so that a cancelled attempt closes its
+    socket at once (the loser of happy eyeballs)."""
+    ctx = None
+    if route.url.startswith("https://"):
+        if config.server_cert_pem is None:
+            raise ClientError(f"No pinned certificate for {route.url}; connect again.")
+        ctx = pinned_ssl_context(config.server_cert_pem)
+    try:
+        async with asyncio.timeout(request_timeout):
+            _, writer = await asyncio.open_connection(
+                route.dial_host,
+                route.dial_port,
+                ssl=ctx,
+                server_hostname=route.server_hostname if ctx is not None else None,
+            )
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        if is_verification_failure(exc):
+            raise CertificateMismatch(
+                f"The server at {route.url} ({route.path} path) presented a certificate that "
+                "does not match the pinned one; refusing to connect.",
+                url=route.url,
+                path=route.path,
+            ) from exc
+        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or "error"
+        raise ServerUnreachable(
+            f"Cannot reach the server at {route.url} on the {route.path} path: {reason}.",
+            url=route.url,
+            path=route.path,
+        ) from exc
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return route
+
+
 async def open_first(
     config: ClientConfig, the_plan: Plan, *, request_timeout: float = 10
 ) -> Opened:
-    """The first path of ``the_plan`` to answer (happy eyeballs when it has two)."""
+    """The first path of ``the_plan`` to answer (happy eyeballs when it has two), opened."""
     routes = [route_of(config.server, p) for p in the_plan.paths]
     if len(routes) == 1:
         return await probe(routes[0], config, request_timeout=request_timeout)
-
-    def start(route: Route) -> asyncio.Task[Opened]:
-        return asyncio.create_task(probe(route, config, request_timeout=request_timeout))
-
-    pending: dict[asyncio.Task[Opened], Route] = {start(routes[0]): routes[0]}
-    waiting = list(routes[1:])
     errors: list[tuple[Route, BaseException]] = []
+    winner = await _race(routes, config, the_plan.delay_s, request_timeout, errors)
+    tried = {winner.path} if winner is not None else set()
+    candidates = ([winner] if winner is not None else []) + [
+        r for r in routes if r.path not in tried and all(r is not e for e, _ in errors)
+    ]
+    for route in candidates:
+        try:
+            return await probe(route, config, request_timeout=request_timeout)
+        except ServerUnreachable as exc:
+            errors.append((route, exc))
+    raise _combined(errors)
+
+
+async def _race(
+    routes: list[Route],
+    config: ClientConfig,
+    delay_s: float,
+    request_timeout: float,
+    errors: list[tuple[Route, BaseException]],
+) -> Route | None:
+    """Happy eyeballs over :func:`reach`: the first route whose handshake succeeds; the
+    others are cancelled. ``None`` when every route failed (``errors`` says why)."""
+
+    def start(route: Route) -> asyncio.Task[Route]:
+        return asyncio.create_task(reach(route, config, request_timeout=request_timeout))
+
+    pending: dict[asyncio.Task[Route], Route] = {start(routes[0]): routes[0]}
+    waiting = list(routes[1:])
     try:
         while pending or waiting:
-            delay = the_plan.delay_s if waiting else None
+            delay = delay_s if waiting else None
             done, _ = await asyncio.wait(
                 pending, timeout=delay, return_when=asyncio.FIRST_COMPLETED
             )
@@ -98,16 +160,14 @@ async def open_first(
                 route = waiting.pop(0)
                 pending[start(route)] = route
                 continue
-            winner: Opened | None = None
+            winner: Route | None = None
             for task in done:
                 route = pending.pop(task)
                 exc = task.exception()
                 if exc is not None:
                     errors.append((route, exc))
-                elif winner is None:
-                    winner = task.result()
-                else:
-                    await task.result().api.aclose()
+                elif winner is None or routes.index(route) < routes.index(winner):
+                    winner = route
             if winner is not None:
                 return winner
             if waiting and not pending:  # the earlier path failed: start the next at once
@@ -118,9 +178,8 @@ async def open_first(
             task.cancel()
         for task in pending:
             with contextlib.suppress(BaseException):
-                opened = await task
-                await opened.api.aclose()
-    raise _combined(errors)
+                await task
+    return None
 
 
 def _combined(errors: list[tuple[Route, BaseException]]) -> BaseException:
