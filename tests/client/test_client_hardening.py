@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from domogate.cli import client_cmd
 from domogate.client import config as config_mod
+from domogate.client import connector as connector_mod
 from domogate.client import session as session_mod
 from domogate.client.api import ServerApi, error_from_response, parse_jsonl
 from domogate.client.config import ClientConfig, Identity, ServerEntry
@@ -119,6 +120,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     server = FakeServer()
     patched = functools.partial(ServerApi, transport=httpx.MockTransport(server.handle))
     monkeypatch.setattr(session_mod, "ServerApi", patched)
+    monkeypatch.setattr(connector_mod, "ServerApi", patched)  # sign-in opens its path there
     return server
 
 

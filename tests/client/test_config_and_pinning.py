@@ -252,10 +252,14 @@ def test_save_and_load_round_trip_with_private_modes(
             "name": "Maison",
             "fingerprint": fingerprint(server_cert[0]),
             "insecure_http": False,
+            "cloud": None,
+            "connection_policy": "local",
+            "automatic_connection": True,
         },
         "device": {"id": "dev-1", "name": "alice@box (cli)"},
         "user": {"id": "usr-1", "name": "alice"},
         "files": {"device_key": "device-key-dev-1.pem", "server_cert": "server-cert-dev-1.pem"},
+        "settings": {"back_to_local_probe_s": 10.0},
     }
     assert (folder / "device-key-dev-1.pem").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from domogate.cli.params import (
     ConfigOption,
     JsonOption,
+    PathOption,
 )
 from domogate.cli.plumbing import (
     _doc,
@@ -54,6 +55,7 @@ def audit(
         typer.Option("--user", metavar="USER", help="Only events about this user (id/name/label)."),
     ] = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show or export the audit log."""
@@ -63,7 +65,7 @@ def audit(
             return await session.api.audit_events()
 
         # Each line re-encoded: no raw control character from the server reaches stdout.
-        for event in _run_signed_in(config, export):
+        for event in _run_signed_in(config, export, path):
             sys.stdout.write(json.dumps(event, default=str) + "\n")
         return
 
@@ -77,7 +79,7 @@ def audit(
         answer = await session.api.audit(limit if limit is not None else 200, user_id)
         return list(reversed(dict_list(answer.get("events"), "events")))
 
-    events = _run_signed_in(config, action)
+    events = _run_signed_in(config, action, path)
     if as_json:
         for event in events:
             sys.stdout.write(json.dumps(event, default=str) + "\n")

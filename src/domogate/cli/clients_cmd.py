@@ -17,6 +17,7 @@ from domogate.cli.output import print_json
 from domogate.cli.params import (
     ConfigOption,
     JsonOption,
+    PathOption,
     QrPngOption,
     QrSvgOption,
     ValidForOption,
@@ -110,13 +111,15 @@ def _devices_cell(client: Mapping[str, Any]) -> Text:
     help="List users and pending slots: label, group, status, devices, last seen, path.",
     epilog=_examples("domogate clients list", "domogate clients list --json"),
 )
-def clients_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def clients_list(
+    config: ConfigOption = None, path: PathOption = None, as_json: JsonOption = False
+) -> None:
     """List users and pending slots."""
 
     async def action(session: SignedIn) -> dict[str, Any]:
         return await session.api.list_clients()
 
-    listing = _run_signed_in(config, action)
+    listing = _run_signed_in(config, action, path)
     if as_json:
         print_json(listing)
         return
@@ -178,6 +181,7 @@ def clients_add(
     qr_png: QrPngOption = None,
     qr_svg: QrSvgOption = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a user slot (see ADD_HELP)."""
@@ -200,7 +204,7 @@ def clients_add(
     async def action(session: SignedIn) -> dict[str, Any]:
         return await session.api.add_client(**fields)
 
-    issued = _run_signed_in(config, action)
+    issued = _run_signed_in(config, action, path)
     client = issued.get("client")
     if not isinstance(client, dict):
         client = {}
@@ -236,6 +240,7 @@ def clients_otp(
     qr_png: QrPngOption = None,
     qr_svg: QrSvgOption = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Issue a new OTP for an existing user."""
@@ -246,7 +251,7 @@ def clients_otp(
         target = await find_user(session, user)
         return target, await session.api.issue_otp(str(target["id"]), valid_for_s)
 
-    target, issued = _run_signed_in(config, action)
+    target, issued = _run_signed_in(config, action, path)
     _print_issued(
         issued,
         heading=f"New one-time password for {_display_name(target)}.",
@@ -278,6 +283,7 @@ def clients_revoke(
         typer.Option("--device", metavar="ID", help="Revoke only this device (id or name)."),
     ] = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a user or one of their devices."""
@@ -292,7 +298,7 @@ def clients_revoke(
         answer = await session.api.revoke_device(str(target["id"]), str(dev["id"]))
         return target, dev, answer
 
-    target, dev, answer = _run_signed_in(config, action)
+    target, dev, answer = _run_signed_in(config, action, path)
     if as_json:
         print_json(answer)
         return

@@ -13,6 +13,7 @@ from domogate.cli.params import (
     ConfigOption,
     InsecureHttpOption,
     JsonOption,
+    PathOption,
     read_password_line,
 )
 from domogate.cli.plumbing import (
@@ -170,13 +171,15 @@ WHOAMI_HELP = "Sign in with this CLI's device key and show the user, device, ser
 WHOAMI_EPILOG = _examples("domogate whoami", "domogate whoami --json --config ~/.domogate-admin")
 
 
-def whoami(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def whoami(
+    config: ConfigOption = None, path: PathOption = None, as_json: JsonOption = False
+) -> None:
     """Sign in with the device key and show who we are."""
 
     async def action(session: SignedIn) -> dict[str, Any]:
         return session.describe()
 
-    result = _run_signed_in(config, action)
+    result = _run_signed_in(config, action, path)
     if as_json:
         print_json(result)
         return
@@ -190,4 +193,4 @@ def whoami(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         f"Server: {safe_text(server.get('name') or '')} {safe_text(server['url'])} "
         f"(id {safe_text(server['server_id'])})".replace("  ", " ")
     )
-    _echo(f"Path:   {safe_text(result.get('path'))}")
+    _echo(f"Path:   {safe_text(result.get('path'))} (this CLI came {safe_text(result['via'])})")

@@ -8,6 +8,7 @@ the object's datapoint types.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
@@ -21,18 +22,22 @@ from rich.text import Text
 
 from domogate.cli.app import add_command
 from domogate.cli.output import print_json
-from domogate.cli.params import ConfigOption, JsonOption
+from domogate.cli.params import ConfigOption, JsonOption, PathOption
 from domogate.cli.plumbing import (
     _doc,
     _echo,
     _examples,
+    _load_config,
     _note,
     _run_signed_in,
     _stdout,
+    choose_plan,
     dict_list,
     safe_text,
+    server_data,
 )
-from domogate.client.session import SignedIn, sign_in
+from domogate.client.follow import LiveFollower
+from domogate.client.session import SignedIn
 from domogate.errors import DomogateError, InvalidInput, NotFound
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -135,10 +140,11 @@ def state(
         str | None, typer.Argument(metavar="[OBJECT]", help="Object id or name.")
     ] = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show object states."""
-    objects, states = _run_signed_in(config, _objects_and_states)
+    objects, states = _run_signed_in(config, _objects_and_states, path)
     if obj is not None:
         objects = [dict(find_object(objects, obj))]
     rows: list[dict[str, Any]] = [
@@ -195,6 +201,7 @@ def set_value(
         str | None, typer.Option("--attribute", "-a", help="Attribute to set.")
     ] = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Operate an object."""
@@ -206,7 +213,7 @@ def set_value(
         result = await session.api.command(str(found.get("id")), name, parsed)
         return found, result
 
-    found, result = _run_signed_in(config, action)
+    found, result = _run_signed_in(config, action, path)
     if as_json:
         print_json(result)
         return
@@ -242,84 +249,64 @@ def watch(
         int | None, typer.Option("--count", min=1, help="Stop after this many changes.")
     ] = None,
     config: ConfigOption = None,
+    path: PathOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Stream state changes."""
 
-    async def action(session: SignedIn) -> None:
-        project = await session.api.project()
-        objects = dict_list(project.get("objects"), "objects")
-        by_id = {str(o.get("id")): o for o in objects}
-        wanted = (
-            {str(find_object(objects, q).get("id")) for q in objects_filter}
-            if objects_filter
-            else None
-        )
-        seen = 0
-        async with session.live() as live:
-            expires = _expiry(live.hello)
-            if not as_json:
-                _note("Watching; Ctrl-C to stop.")
-            while count is None or seen < count:
-                try:
-                    message = await live.recv(wait_s=_until_renewal(expires))
-                except TimeoutError:
-                    expires = await _renew(session, live)
-                    continue
-                except Exception as exc:
-                    if live.close_code is not None:
-                        raise live._closed_error() from exc
-                    raise
-                kind = message.get("type")
-                if kind == "hello":
-                    expires = _expiry(message)
-                elif kind == "state":
-                    object_id = str(message.get("object"))
-                    if wanted is not None and object_id not in wanted:
-                        continue
-                    seen += 1
-                    _print_change(by_id.get(object_id, {"id": object_id}), message, as_json)
-                elif kind == "bus":
-                    _print_bus(message, as_json)
-                elif kind == "project":
-                    project = await session.api.project()
-                    objects = dict_list(project.get("objects"), "objects")
-                    by_id = {str(o.get("id")): o for o in objects}
-                    if not as_json:
-                        _note(f"The server deployed project version {message.get('version')}.")
-                elif kind == "error" and isinstance(message.get("error"), dict):
-                    error = message["error"]
-                    raise DomogateError(str(error.get("message") or "The server closed."))
+    loaded = _load_config(config)
+    the_plan = choose_plan(loaded, path)
+
+    def switched(new: str, old: str | None, why: str) -> None:
+        if as_json:
+            _note(json.dumps({"type": "path", "path": new, "previous": old, "why": why}))
+        else:
+            _note(f"{_stamp()}  now on the {new} path ({why}).")
+
+    async def run() -> None:
+        async with LiveFollower(loaded, the_plan, on_switch=switched) as follower:
+            with server_data(follower.session.api.base_url):
+                await _follow(follower, objects_filter, count, as_json)
 
     with contextlib.suppress(KeyboardInterrupt):
-        _run_signed_in(config, action)
+        asyncio.run(run())
 
 
-def _expiry(hello: Mapping[str, Any]) -> datetime | None:
-    session = hello.get("session")
-    raw = session.get("expires_at") if isinstance(session, dict) else None
-    try:
-        when = datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _until_renewal(expires: datetime | None) -> float | None:
-    if expires is None:
-        return None
-    return max(1.0, (expires - datetime.now(UTC)).total_seconds() - 60)
-
-
-async def _renew(session: SignedIn, live: Any) -> datetime | None:
-    """Sign in again with the device key and hand the new token to the open channel."""
-    fresh = await sign_in(session.config)
-    try:
-        await live.send({"type": "auth", "token": fresh.token})
-        session.api.token = fresh.token  # later HTTP calls (a new project) use it too
-    finally:
-        await fresh.aclose(logout=False)  # closes its HTTP client; the session lives on
-    return None  # the new expiry arrives with the next hello
+async def _follow(
+    follower: LiveFollower, objects_filter: list[str] | None, count: int | None, as_json: bool
+) -> None:
+    project = await follower.session.api.project()
+    objects = dict_list(project.get("objects"), "objects")
+    by_id = {str(o.get("id")): o for o in objects}
+    wanted = (
+        {str(find_object(objects, q).get("id")) for q in objects_filter} if objects_filter else None
+    )
+    seen = 0
+    if not as_json:
+        _note(f"Watching on the {follower.session.via} path; Ctrl-C to stop.")
+    if count is not None and seen >= count:
+        return
+    async for message in follower:
+        kind = message.get("type")
+        if kind == "state":
+            object_id = str(message.get("object"))
+            if wanted is not None and object_id not in wanted:
+                continue
+            seen += 1
+            _print_change(by_id.get(object_id, {"id": object_id}), message, as_json)
+            if count is not None and seen >= count:
+                return
+        elif kind == "bus":
+            _print_bus(message, as_json)
+        elif kind == "project":
+            project = await follower.session.api.project()
+            objects = dict_list(project.get("objects"), "objects")
+            by_id = {str(o.get("id")): o for o in objects}
+            if not as_json:
+                _note(f"The server deployed project version {message.get('version')}.")
+        elif kind == "error" and isinstance(message.get("error"), dict):
+            error = message["error"]
+            raise DomogateError(str(error.get("message") or "The server closed."))
 
 
 def _print_change(obj: Mapping[str, Any], message: Mapping[str, Any], as_json: bool) -> None:

@@ -11,6 +11,7 @@ from typing import IO, Annotated
 
 import typer
 
+from domogate.core.paths import check_path
 from domogate.core.times import iso
 from domogate.errors import InvalidInput
 
@@ -98,6 +99,14 @@ def when_param(text: str) -> str:
     return text
 
 
+def path_param(text: str) -> str:
+    """The parser of ``--path``: ``local`` or ``cloud``, or a usage error."""
+    try:
+        return check_path(text)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
 # --- shared options ---
 
 ConfigOption = Annotated[
@@ -112,6 +121,19 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+PathOption = Annotated[
+    str | None,
+    typer.Option(
+        "--path",
+        envvar="DOMOGATE_PATH",
+        metavar="local|cloud",
+        show_default=False,
+        parser=path_param,
+        help="Reach the server on this path only: local (its local address) or cloud "
+        "(through the relay). Default: the server's connection policy (local and cloud: "
+        "local first, cloud if local does not answer within 250 ms).",
+    ),
+]
 InsecureHttpOption = Annotated[
     bool,
     typer.Option(

@@ -24,6 +24,7 @@ from domogate.client.session import (
     sign_in,
     unexpected_answer,
 )
+from domogate.core.paths import Plan, check_path, choices, needs_choice, plan, policy_of
 from domogate.errors import DomogateError
 
 T = TypeVar("T")
@@ -123,13 +124,47 @@ def _load_config(config_dir: Path | None) -> ClientConfig:
     return ClientConfig.load(resolve_config_dir(config_dir))
 
 
-def _run_signed_in(config_dir: Path | None, action: Callable[[SignedIn], Awaitable[T]]) -> T:
+def choose_plan(config: ClientConfig, forced: str | None) -> Plan:
+    """The connection plan of a client command: ``--path``, else the server's policy;
+    with automatic connection off, a person on a terminal chooses, and without a terminal
+    it is a usage error (exit 2) asking for ``--path``."""
+    server = config.server
+    policy = policy_of(server.connection_policy)
+    chosen: str | None = None
+    if needs_choice(forced=forced, automatic=server.automatic_connection):
+        if not _stdin_is_tty():
+            raise typer.BadParameter(
+                "Automatic connection is off for this server: choose the path with "
+                "--path local or --path cloud.",
+                param_hint="'--path'",
+            )
+        options = choices(policy, cloud_known=server.cloud_known)
+        answer = typer.prompt(
+            f"Automatic connection is off. Connect through which path ({'/'.join(options)})?",
+            default=options[0],
+            err=True,
+        )
+        chosen = check_path(str(answer))
+    return plan(
+        policy,
+        forced=forced if forced is not None else chosen,
+        automatic=server.automatic_connection,
+        cloud_known=server.cloud_known,
+    )
+
+
+def _run_signed_in(
+    config_dir: Path | None,
+    action: Callable[[SignedIn], Awaitable[T]],
+    path: str | None = None,
+) -> T:
     config = _load_config(config_dir)
     if config.server.insecure_http and config.server.url.lower().startswith("http://"):
         _note(INSECURE_HTTP_WARNING)
+    the_plan = choose_plan(config, path)
 
     async def run() -> T:
-        async with await sign_in(config) as session:
+        async with await sign_in(config, plan=the_plan) as session:
             with server_data(session.api.base_url):
                 return await action(session)
 

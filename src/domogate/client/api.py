@@ -140,8 +140,15 @@ class ServerApi:
         token: str | None = None,
         timeout: float = 10,
         transport: httpx.AsyncBaseTransport | None = None,
+        dial: tuple[str, int] | None = None,
+        server_hostname: str | None = None,
     ) -> None:
+        """``dial`` (host, port) connects somewhere else than ``base_url``'s host (the cloud
+        path: the relay), with TLS server name ``server_hostname`` and ``Host`` of
+        ``base_url``: the URL stays the one the server is known by on this path."""
         self.base_url = normalise_base_url(base_url)
+        self.dial = dial
+        self.server_hostname = server_hostname
         self.cert_pem = cert_pem
         self.token = token
         self.timeout = timeout
@@ -157,14 +164,24 @@ class ServerApi:
                 )
             self.ssl_context = pinned_ssl_context(cert_pem)
             verify = self.ssl_context
+        client_base = self.base_url
+        headers = {"Accept": "application/json"}
+        self._extensions: dict[str, Any] = {}
+        if dial is not None:
+            parts = urlsplit(self.base_url)
+            host = f"[{dial[0]}]" if ":" in dial[0] else dial[0]
+            client_base = f"{parts.scheme}://{host}:{dial[1]}{parts.path}"
+            headers["Host"] = parts.netloc
+            if server_hostname:
+                self._extensions["sni_hostname"] = server_hostname
         self._client = httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=client_base,
             verify=verify,
             timeout=timeout,
             trust_env=False,  # no proxies or CA bundles from the environment
             follow_redirects=False,
             transport=transport,
-            headers={"Accept": "application/json"},
+            headers=headers,
         )
 
     @property
@@ -209,6 +226,7 @@ class ServerApi:
                 params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 headers=headers,
                 timeout=request_timeout if request_timeout is not None else self.timeout,
+                extensions=self._extensions or None,
             )
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(

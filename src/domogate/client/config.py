@@ -4,10 +4,17 @@ The folder is ``--config DIR``, else ``$DOMOGATE_CONFIG``, else the platform's u
 folder (``platformdirs.user_config_dir("domogate")``). It holds:
 
 - ``config.json`` — ``{"server": {"url", "server_id", "name", "fingerprint",
-  "insecure_http"}, "device": {"id", "name"}, "user": {"id", "name"},
-  "files": {"device_key", "server_cert"}}`` (``fingerprint`` is the SHA-256 of the pinned
-  certificate, lower-case hex, or null on plain HTTP; ``insecure_http`` records that the
-  user accepted plain HTTP with ``--insecure-http``; ``files`` names the two files below);
+  "insecure_http", "cloud": {"url", "relay"}, "connection_policy",
+  "automatic_connection"}, "device": {"id", "name"}, "user": {"id", "name"},
+  "files": {"device_key", "server_cert"}, "settings": {"back_to_local_probe_s"}}``
+  (``url`` is the local path's URL; ``cloud`` the cloud path's URL and the relay
+  ``HOST:PORT`` to dial for it, or null; the policy and ``automatic_connection`` are the
+  server's, refreshed whenever the client reads ``/api/info``; ``fingerprint`` is the
+  SHA-256 of the pinned certificate, lower-case hex, or null on plain HTTP: the same pin
+  holds on both paths; ``insecure_http`` records that the user accepted plain HTTP with
+  ``--insecure-http``; ``files`` names the two files below; ``settings`` are the client's
+  own: how often a live channel on the cloud path retries local, default 10 s). A config
+  written before the cloud (only a URL) is local-only;
 - ``device-key-DEVICE.pem`` — the device's ECDSA P-256 private key (PKCS#8 PEM); it never
   leaves this folder;
 - ``server-cert-DEVICE.pem`` — the pinned server certificate (absent on plain HTTP).
@@ -35,7 +42,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from domogate.client.pinning import fingerprint
+from domogate.core.paths import BACK_TO_LOCAL_PROBE_S, policy_of
 from domogate.errors import ClientError, NotEnrolled
 from domogate.files import write_atomic
 
@@ -126,6 +134,14 @@ class ServerEntry:
     name: str | None
     fingerprint: str | None  # lower-case hex SHA-256 of the pinned certificate; None on HTTP
     insecure_http: bool = False  # plain HTTP accepted with --insecure-http
+    cloud_url: str | None = None  # https://<name>.<zone>[:port]
+    cloud_relay: str | None = None  # HOST:PORT to dial for cloud_url
+    connection_policy: str = "local"  # local | cloud | local_and_cloud (the server's)
+    automatic_connection: bool = True  # the server's
+
+    @property
+    def cloud_known(self) -> bool:
+        return bool(self.cloud_url and self.cloud_relay)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,7 +150,33 @@ class ServerEntry:
             "name": self.name,
             "fingerprint": self.fingerprint,
             "insecure_http": self.insecure_http,
+            "cloud": (
+                {"url": self.cloud_url, "relay": self.cloud_relay} if self.cloud_known else None
+            ),
+            "connection_policy": self.connection_policy,
+            "automatic_connection": self.automatic_connection,
         }
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The client's own settings (``config.json`` ``settings``)."""
+
+    back_to_local_probe_s: float = BACK_TO_LOCAL_PROBE_S
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"back_to_local_probe_s": self.back_to_local_probe_s}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> ClientSettings:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise TypeError("settings is not an object")
+        probe = raw.get("back_to_local_probe_s", BACK_TO_LOCAL_PROBE_S)
+        if isinstance(probe, bool) or not isinstance(probe, int | float) or not probe > 0:
+            raise TypeError("settings.back_to_local_probe_s is not a positive number")
+        return cls(back_to_local_probe_s=float(probe))
 
 
 @dataclass(frozen=True)
@@ -156,6 +198,7 @@ class ClientConfig:
     user: Identity
     private_key: ec.EllipticCurvePrivateKey
     server_cert_pem: bytes | None = None
+    settings: ClientSettings = field(default_factory=ClientSettings)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -187,13 +230,24 @@ class ClientConfig:
             insecure = server.get("insecure_http", False)
             if not isinstance(insecure, bool):
                 raise TypeError("insecure_http is not true or false")
+            cloud = server.get("cloud")
+            if cloud is not None and not isinstance(cloud, dict):
+                raise TypeError("server.cloud is not an object")
+            automatic = server.get("automatic_connection", True)
+            if not isinstance(automatic, bool):
+                raise TypeError("automatic_connection is not true or false")
             entry = ServerEntry(
                 url=str(server["url"]),
                 server_id=str(server["server_id"]),
                 name=_opt_str(server.get("name")),
                 fingerprint=_opt_str(server.get("fingerprint")),
                 insecure_http=insecure,
+                cloud_url=_opt_str((cloud or {}).get("url")),
+                cloud_relay=_opt_str((cloud or {}).get("relay")),
+                connection_policy=policy_of(server.get("connection_policy", "local")).value,
+                automatic_connection=automatic,
             )
+            settings = ClientSettings.from_dict(data.get("settings"))
             device_id = Identity(id=str(device["id"]), name=_opt_str(device.get("name")))
             user_id = Identity(id=str(user["id"]), name=_opt_str(user.get("name")))
             files = data.get("files")
@@ -242,6 +296,7 @@ class ClientConfig:
             user=user_id,
             private_key=key,
             server_cert_pem=cert_pem,
+            settings=settings,
         )
 
     # --- writing ----------------------------------------------------------------------
@@ -260,7 +315,38 @@ class ClientConfig:
                 "device_key": key_name,
                 "server_cert": None if self.server_cert_pem is None else cert_name,
             },
+            "settings": self.settings.to_dict(),
         }
+
+    def with_server_info(self, info: dict[str, Any]) -> bool:
+        """Take the paths, policy and automatic connection from a ``GET /api/info``
+        answer; True when something changed (the caller saves). A cloud URL the server
+        does not give now (its link is down) is kept: the policy decides whether it is
+        used. Malformed fields are ignored."""
+        server = self.server
+        paths = info.get("paths")
+        cloud_url, relay = server.cloud_url, server.cloud_relay
+        if isinstance(paths, dict) and isinstance(paths.get("cloud"), str):
+            given_relay = info.get("cloud_relay")
+            if isinstance(given_relay, str) and given_relay:
+                cloud_url, relay = paths["cloud"], given_relay
+        policy = info.get("connection_policy")
+        automatic = info.get("automatic_connection")
+        updated = replace(
+            server,
+            cloud_url=cloud_url,
+            cloud_relay=relay,
+            connection_policy=(
+                policy_of(policy).value if isinstance(policy, str) else server.connection_policy
+            ),
+            automatic_connection=(
+                automatic if isinstance(automatic, bool) else server.automatic_connection
+            ),
+        )
+        if updated == server:
+            return False
+        self.server = updated
+        return True
 
     def save(self) -> None:
         """Write the key, the certificate, then ``config.json``, each atomically.

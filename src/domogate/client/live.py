@@ -57,13 +57,22 @@ class LiveConnection:
         *,
         ssl_context: ssl.SSLContext | None = None,
         open_timeout: float = 10,
+        dial: tuple[str, int] | None = None,
+        server_hostname: str | None = None,
+        close_timeout: float = 10,
     ) -> None:
+        """``dial`` (host, port) opens TCP somewhere else than the URL's host (the cloud
+        path: the relay) with TLS server name ``server_hostname``; the upgrade request's
+        ``Host`` stays the URL's."""
         if url.startswith("wss://") and ssl_context is None:
             ssl_context = ssl.create_default_context()
         self.url = url
         self._token = token
         self._ssl = ssl_context if url.startswith("wss://") else None
         self._open_timeout = open_timeout
+        self._dial = dial
+        self._server_hostname = server_hostname
+        self._close_timeout = close_timeout
         self._ws: ClientConnection | None = None
         self.hello: JSON = {}
 
@@ -71,13 +80,20 @@ class LiveConnection:
 
     async def connect(self) -> JSON:
         """Open the socket, authenticate, and return the server's ``hello``."""
+        extra: dict[str, Any] = {}
+        if self._dial is not None:
+            extra["host"], extra["port"] = self._dial
+            if self._ssl is not None and self._server_hostname:
+                extra["server_hostname"] = self._server_hostname
         try:
             self._ws = await connect(
                 self.url,
                 ssl=self._ssl,
                 open_timeout=self._open_timeout,
+                close_timeout=self._close_timeout,
                 proxy=None,
                 max_size=MAX_MESSAGE_BYTES,
+                **extra,
             )
         except InvalidURI as exc:
             raise InvalidInput(f"Not a WebSocket URL: {self.url!r}.") from exc
@@ -119,6 +135,11 @@ class LiveConnection:
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake (a dead path)."""
+        if self._ws is not None:
+            self._ws.transport.abort()
 
     async def __aenter__(self) -> LiveConnection:
         if self._ws is None:

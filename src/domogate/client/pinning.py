@@ -72,8 +72,12 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def fetch_certificate(host: str, port: int, timeout: float = 10.0) -> bytes:
-    """The certificate the server at ``host:port`` presents, as PEM.
+def fetch_certificate(
+    host: str, port: int, timeout: float = 10.0, server_hostname: str | None = None
+) -> bytes:
+    """The certificate the server at ``host:port`` presents, as PEM (TLS server name
+    ``server_hostname``, default ``host``: the cloud path dials the relay and names the
+    installation).
 
     Verification is off: this only *reads* the certificate so that its fingerprint can be
     compared with a pin. Nothing but the TLS handshake (and its close) is sent.
@@ -86,7 +90,7 @@ def fetch_certificate(host: str, port: int, timeout: float = 10.0) -> bytes:
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as sock,
-            ctx.wrap_socket(sock, server_hostname=host) as tls,
+            ctx.wrap_socket(sock, server_hostname=server_hostname or host) as tls,
         ):
             der = tls.getpeercert(binary_form=True)
     except ssl.SSLError as exc:

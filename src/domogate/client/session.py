@@ -2,7 +2,11 @@
 
 config = ClientConfig.load(resolve_config_dir())
 async with await sign_in(config) as session:
-    print(session.user["name"], await session.api.list_clients())
+    print(session.user["name"], session.via, await session.api.list_clients())
+
+Sign-in follows the connection policy (:mod:`domogate.core.paths`): the path comes from a
+plan (the recorded policy, or ``--path``), opened by :func:`~domogate.client.connector.
+open_first`; the server's ``/api/info`` answer refreshes the recorded paths and policy.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 
 from domogate.client.api import JSON, ServerApi, normalise_base_url
 from domogate.client.config import ClientConfig, Identity, ServerEntry
+from domogate.client.connector import default_plan, open_first
 from domogate.client.live import LiveConnection
 from domogate.client.pinning import (
     check_pin,
@@ -29,9 +34,11 @@ from domogate.client.pinning import (
     host_port,
     normalise_fingerprint,
 )
+from domogate.client.routes import Route, cloud_route, local_route
 from domogate.core import devicekeys, joinlink
 from domogate.core.names import name_key
-from domogate.errors import ClientError, DomogateError, InvalidInput, Revoked
+from domogate.core.paths import Plan
+from domogate.errors import ClientError, DomogateError, InvalidInput, Revoked, ServerUnreachable
 
 
 @dataclass
@@ -41,6 +48,7 @@ class SignedIn:
     api: ServerApi
     config: ClientConfig
     authenticated: JSON
+    route: Route | None = None  # the path this client took (None: the recorded URL)
     user: JSON = field(init=False)
     device: JSON = field(init=False)
     path: str | None = field(init=False)
@@ -56,16 +64,28 @@ class SignedIn:
         return self.api.token
 
     @property
+    def via(self) -> str:
+        """The path this client took: ``local`` or ``cloud``."""
+        return "local" if self.route is None else self.route.path
+
+    @property
     def expires_at(self) -> str | None:
         session = self.authenticated.get("session")
         value = session.get("expires_at") if isinstance(session, dict) else None
         return None if value is None else str(value)
 
-    def live(self) -> LiveConnection:
+    def live(self, *, close_timeout: float = 10) -> LiveConnection:
         """A live channel for this session (``async with session.live() as conn``)."""
         if not self.api.token:
             raise ClientError("This session has no token.")
-        return LiveConnection(self.api.ws_url, self.api.token, ssl_context=self.api.ssl_context)
+        return LiveConnection(
+            self.api.ws_url,
+            self.api.token,
+            ssl_context=self.api.ssl_context,
+            dial=self.api.dial,
+            server_hostname=self.api.server_hostname,
+            close_timeout=close_timeout,
+        )
 
     def describe(self) -> JSON:
         """What ``whoami --json`` prints."""
@@ -76,8 +96,10 @@ class SignedIn:
                 "url": self.config.server.url,
                 "server_id": self.config.server.server_id,
                 "name": self.config.server.name,
+                "cloud_url": self.config.server.cloud_url,
             },
             "path": self.path,
+            "via": self.via,
         }
 
     async def aclose(self, *, logout: bool = True) -> None:
@@ -162,11 +184,18 @@ async def _abandon(api: ServerApi) -> None:
         await api.aclose()
 
 
-async def sign_in(config: ClientConfig, *, request_timeout: float = 10) -> SignedIn:
-    """Challenge, signature with the stored device key, session."""
+async def sign_in(
+    config: ClientConfig, *, request_timeout: float = 10, plan: Plan | None = None
+) -> SignedIn:
+    """Open the server on the plan's path (default: the recorded policy's), refresh the
+    recorded paths and policy from its ``/api/info``, then challenge, signature with the
+    stored device key, session."""
     require_secure_transport(config.server.url, config.server.insecure_http)
-    api = ServerApi(config.server.url, cert_pem=config.server_cert_pem, timeout=request_timeout)
+    opened = await open_first(config, plan or default_plan(config), request_timeout=request_timeout)
+    api = opened.api
     try:
+        if config.with_server_info(opened.info):
+            config.save()
         device_id = config.device.id
         issued = await api.challenge(device_id)
         challenge = expect_str(issued.get("challenge"), "challenge")
@@ -175,7 +204,7 @@ async def sign_in(config: ClientConfig, *, request_timeout: float = 10) -> Signe
         authenticated = await api.sign_in_device(device_id, challenge, signature)
         _check_server_id(authenticated, config.server.server_id)
         api.token = session_token(authenticated)
-        return SignedIn(api=api, config=config, authenticated=authenticated)
+        return SignedIn(api=api, config=config, authenticated=authenticated, route=opened.route)
     except SERVER_DATA_ERRORS as exc:
         await _abandon(api)
         raise unexpected_answer(api.base_url, exc) from exc
@@ -196,6 +225,8 @@ class Target:
     fingerprint: str | None = None  # from a join link
     otp: str | None = None  # from a join link
     server_name: str | None = None
+    cloud_url: str | None = None  # from a join link (c=)
+    cloud_relay: str | None = None  # from a join link (r=)
 
 
 def parse_target(target: str) -> Target:
@@ -211,6 +242,8 @@ def parse_target(target: str) -> Target:
             ),
             otp=link.otp,
             server_name=link.server_name,
+            cloud_url=link.cloud_url,
+            cloud_relay=link.cloud_relay,
         )
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -242,6 +275,7 @@ async def pin_server(
     pin: str | None,
     confirm: ConfirmFingerprint | None = None,
     request_timeout: float = 10,
+    route: Route | None = None,
 ) -> tuple[bytes | None, str | None]:
     """Fetch and check the server's certificate: ``(cert_pem, fingerprint)``.
 
@@ -255,8 +289,12 @@ async def pin_server(
                 "or use the https:// address."
             )
         return None, None
-    host, port = host_port(base_url)
-    cert_pem = await asyncio.to_thread(fetch_certificate, host, port, request_timeout)
+    if route is None:
+        host, port = host_port(base_url)
+        sni = host
+    else:
+        host, port, sni = route.dial_host, route.dial_port, route.server_hostname
+    cert_pem = await asyncio.to_thread(fetch_certificate, host, port, request_timeout, sni)
     if pin is not None:
         return cert_pem, check_pin(cert_pem, pin)
     actual = fingerprint(cert_pem)
@@ -271,6 +309,33 @@ async def pin_server(
     if not confirm(base_url, colon_form(actual)):
         raise ClientError("The certificate fingerprint was not confirmed; not connecting.")
     return cert_pem, actual
+
+
+async def _pin_on_first(
+    routes: list[Route],
+    *,
+    pin: str | None,
+    confirm: ConfirmFingerprint | None,
+    request_timeout: float,
+) -> tuple[Route, bytes | None, str | None]:
+    """Pin the server on the first route that answers (local, then the join link's cloud
+    path: a newcomer away from home); the same pin on either."""
+    failure: ServerUnreachable | None = None
+    for route in routes:
+        try:
+            cert_pem, fp = await pin_server(
+                route.url,
+                pin=pin,
+                confirm=confirm,
+                request_timeout=request_timeout,
+                route=None if route.path == "local" else route,
+            )
+        except ServerUnreachable as exc:
+            failure = exc
+            continue
+        return route, cert_pem, fp
+    assert failure is not None
+    raise failure
 
 
 async def enrol(
@@ -320,10 +385,19 @@ async def enrol(
             )
         pin = typed
 
-    cert_pem, fp = await pin_server(
-        where.base_url, pin=pin, confirm=confirm_fingerprint, request_timeout=request_timeout
+    routes = [local_route(where.base_url)]
+    if where.cloud_url and where.cloud_relay and where.base_url.startswith("https://"):
+        routes.append(cloud_route(where.cloud_url, where.cloud_relay))
+    route, cert_pem, fp = await _pin_on_first(
+        routes, pin=pin, confirm=confirm_fingerprint, request_timeout=request_timeout
     )
-    api = ServerApi(where.base_url, cert_pem=cert_pem, timeout=request_timeout)
+    api = ServerApi(
+        route.url,
+        cert_pem=cert_pem,
+        timeout=request_timeout,
+        dial=None if route.path == "local" else (route.dial_host, route.dial_port),
+        server_hostname=None if route.path == "local" else route.server_hostname,
+    )
     try:
         info = await api.info()
         server_id = info.get("server_id")
@@ -379,6 +453,8 @@ async def enrol(
                 name=_opt(info.get("name")) or where.server_name,
                 fingerprint=fp,
                 insecure_http=where.base_url.lower().startswith("http://"),
+                cloud_url=where.cloud_url if len(routes) > 1 else None,
+                cloud_relay=where.cloud_relay if len(routes) > 1 else None,
             ),
             device=Identity(
                 id=expect_str(device.get("id"), "device.id"),
@@ -388,7 +464,8 @@ async def enrol(
             private_key=key,
             server_cert_pem=cert_pem,
         )
-        signed = SignedIn(api=api, config=config, authenticated=authenticated)
+        config.with_server_info(info)
+        signed = SignedIn(api=api, config=config, authenticated=authenticated, route=route)
         config.save()
         return signed
     except SERVER_DATA_ERRORS as exc:
