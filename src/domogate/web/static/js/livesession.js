@@ -5,7 +5,7 @@
 import { serverNow } from "./api.js";
 import { Live } from "./live.js";
 import { session, signInWithDevice } from "./session.js";
-import { mergeStates, setBus, setCloud, setClients, setObjectState, state } from "./state.js";
+import { mergeStates, setBus, setClients, setCloud, setObjectState, state } from "./state.js";
 import { FIRST_RECONNECT_DELAY, needsNewSession, nextReconnectDelay, refreshDelay } from "./timing.js";
 
 let live = null;

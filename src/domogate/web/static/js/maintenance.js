@@ -177,7 +177,7 @@ function overview() {
           [t("mnt.fingerprint"), formatFingerprint(s.fingerprint)],
           [t("mnt.software"), s.software_version],
           [t("mnt.address"), s.address],
-          ...(data.cloud && data.cloud.name ? [[t("mnt.cloud"), cloudText(data.cloud)]] : []),
+          ...(data.cloud?.name ? [[t("mnt.cloud"), cloudText(data.cloud)]] : []),
         ]),
       ),
       h(
