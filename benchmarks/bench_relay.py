@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.cloudsupport import (  # noqa: E402
+from benchmarks.cloudsupport import (
     ANCHOR_PYTHON,
     HOME_SCRIPT,
     SNITUN047_PYTHON,
@@ -59,7 +59,7 @@ from benchmarks.cloudsupport import (  # noqa: E402
     rss_kib,
     stop,
 )
-from domogate.core import cloudwire  # noqa: E402
+from domogate.core import cloudwire
 
 ZONE = "bench.test"
 HOME_ID = "bench-home-0"
@@ -236,6 +236,10 @@ def med(rows: list[dict[str, Any]], path: str, get: Callable[[dict[str, Any]], f
     return statistics.median(values) if values else float("nan")
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
 def table(rows: list[dict[str, Any]], mem: dict[str, Any] | None, reps: int) -> str:
     def rtt(r: dict[str, Any]) -> float:
         return float(r["rtt_us"]["p50"])
@@ -261,13 +265,13 @@ def table(rows: list[dict[str, Any]], mem: dict[str, Any] | None, reps: int) -> 
         target = "≤ 0.5" if get is rtt else "≤ +1,000 µs (pool hit)"
         lines.append(
             f"| {label} | {dv:,.0f} | {sv:,.0f} (+{sv - dv:,.0f}) | {ov:,.0f} (+{ov - dv:,.0f})"
-            f" | added ×{(ov - dv) / (sv - dv):.2f} | {target} |"
+            f" | added ×{ratio(ov - dv, sv - dv):.2f} | {target} |"
         )
     for label, get in (("home → client MB/s", down), ("client → home MB/s", up)):
         dv, sv, ov = med(rows, d, get), med(rows, s, get), med(rows, o, get)
         lines.append(
-            f"| {label} | {dv:,.0f} | {sv:,.0f} | {ov:,.0f} | ×{ov / sv:.2f}"
-            f" (direct ×{ov / dv:.2f}) | ≥ 2 (direct ≥ 0.85) |"
+            f"| {label} | {dv:,.0f} | {sv:,.0f} | {ov:,.0f} | ×{ratio(ov, sv):.2f}"
+            f" (direct ×{ratio(ov, dv):.2f}) | ≥ 2 (direct ≥ 0.85) |"
         )
     cpu = {}
     for path in PATHS:

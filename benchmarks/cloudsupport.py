@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SNITUN_DIR = Path(os.environ.get("DOMOGATE_SNITUN_BENCH", "/work/shared/bench/snitun"))
 SNITUN_BENCH = SNITUN_DIR / "snitun_bench.py"
-ANCHOR_PYTHON = "/tmp/anchors/venv/bin/python"  # the load client and the backend
-SNITUN047_PYTHON = "/tmp/anchors/venv-snitun047/bin/python"
+ANCHOR_PYTHON = "/tmp/anchors/venv/bin/python"  # noqa: S108 - the anchor venv (load, backend)
+SNITUN047_PYTHON = "/tmp/anchors/venv-snitun047/bin/python"  # noqa: S108
 CLI = [sys.executable, "-m", "domogate"]
 HOME_SCRIPT = Path(__file__).with_name("relay_home.py")
 

@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.cloudsupport import SNITUN_DIR, MemoryCloudFiles  # noqa: E402
-from domogate.cloud.link import LinkClient  # noqa: E402
-from domogate.services.ports import CLOUD_LINKED, CloudLinkState, CloudTarget  # noqa: E402
+from benchmarks.cloudsupport import SNITUN_DIR, MemoryCloudFiles
+from domogate.cloud.link import LinkClient
+from domogate.services.ports import CLOUD_LINKED, CloudLinkState, CloudTarget
 
 PASSWORD = "bench-cloud-password"  # noqa: S105 - a benchmark's own cloud
 
@@ -57,9 +57,7 @@ async def main(args: argparse.Namespace) -> None:
     tasks: set[asyncio.Task[Any]] = set()
 
     def on_stream(sock: socket.socket, host: str, port: int) -> None:
-        task = loop.create_task(
-            loop.connect_accepted_socket(sb.BackendProto, sock, ssl=server_ctx)
-        )
+        task = loop.create_task(loop.connect_accepted_socket(sb.BackendProto, sock, ssl=server_ctx))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
