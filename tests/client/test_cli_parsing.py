@@ -26,7 +26,7 @@ from domogate.cli.client_cmd import (
     safe_text,
     write_qr_files,
 )
-from domogate.client.session import default_device_name, parse_target
+from domogate.client.enrolment import default_device_name, parse_target
 from domogate.errors import InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

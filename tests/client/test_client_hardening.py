@@ -26,10 +26,12 @@ from typer.testing import CliRunner
 from domogate.cli import client_cmd
 from domogate.client import config as config_mod
 from domogate.client import connector as connector_mod
+from domogate.client import enrolment as enrol_mod
 from domogate.client import session as session_mod
 from domogate.client.api import ServerApi, error_from_response, parse_jsonl
 from domogate.client.config import ClientConfig, Identity, ServerEntry
-from domogate.client.session import enrol, require_secure_transport, sign_in
+from domogate.client.enrolment import enrol
+from domogate.client.session import require_secure_transport, sign_in
 from domogate.core import devicekeys
 from domogate.errors import ClientError, DomogateError, InvalidInput, RateLimited
 
@@ -121,6 +123,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     patched = functools.partial(ServerApi, transport=httpx.MockTransport(server.handle))
     monkeypatch.setattr(session_mod, "ServerApi", patched)
     monkeypatch.setattr(connector_mod, "ServerApi", patched)  # sign-in opens its path there
+    monkeypatch.setattr(enrol_mod, "ServerApi", patched)  # and connect enrols there
     return server
 
 

@@ -31,6 +31,7 @@ from domogate.cli import client_cmd
 from domogate.client import config as config_mod
 from domogate.client.api import ServerApi, error_from_response, websocket_url
 from domogate.client.config import ClientConfig, Identity, ServerEntry, resolve_config_dir
+from domogate.client.enrolment import pin_server
 from domogate.client.live import LiveConnection
 from domogate.client.pinning import (
     check_pin,
@@ -40,7 +41,6 @@ from domogate.client.pinning import (
     normalise_fingerprint,
     pinned_ssl_context,
 )
-from domogate.client.session import pin_server
 from domogate.core import devicekeys
 from domogate.errors import (
     CertificateMismatch,

@@ -25,9 +25,7 @@ from domogate.cli.plumbing import (
     safe_text,
 )
 from domogate.cli.resolve import find_user
-from domogate.client.session import (
-    SignedIn,
-)
+from domogate.client.session import SignedIn
 from domogate.errors import NotFound
 
 AUDIT_HELP = _doc(

@@ -39,9 +39,7 @@ from domogate.cli.plumbing import (
 )
 from domogate.cli.qr import check_writable, make_qr, write_qr_files
 from domogate.cli.resolve import find_user, resolve_device
-from domogate.client.session import (
-    SignedIn,
-)
+from domogate.client.session import SignedIn
 from domogate.errors import DomogateError
 
 

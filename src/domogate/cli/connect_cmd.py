@@ -28,14 +28,8 @@ from domogate.cli.plumbing import (
     safe_text,
 )
 from domogate.client.config import ClientConfig, resolve_config_dir
-from domogate.client.session import (
-    INSECURE_HTTP_WARNING,
-    SignedIn,
-    Target,
-    enrol,
-    parse_target,
-    require_secure_transport,
-)
+from domogate.client.enrolment import Target, enrol, parse_target
+from domogate.client.session import INSECURE_HTTP_WARNING, SignedIn, require_secure_transport
 from domogate.errors import DomogateError, InvalidInput
 
 CONNECT_HELP = _doc(

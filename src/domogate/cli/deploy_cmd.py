@@ -30,11 +30,8 @@ from domogate.cli.plumbing import (
     safe_text,
 )
 from domogate.client.api import ServerApi, normalise_base_url
-from domogate.client.session import (
-    INSECURE_HTTP_WARNING,
-    pin_server,
-    require_secure_transport,
-)
+from domogate.client.enrolment import pin_server
+from domogate.client.session import INSECURE_HTTP_WARNING, require_secure_transport
 from domogate.errors import ClientError, DomogateError, InvalidInput, NotEnrolled
 
 DEPLOY_HELP = _doc(

@@ -9,9 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from domogate.cli.plumbing import dict_list, safe_text
-from domogate.client.session import (
-    SignedIn,
-)
+from domogate.client.session import SignedIn
 from domogate.core import otp as otp_rules
 from domogate.errors import InvalidInput, NotFound
 

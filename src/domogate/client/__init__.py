@@ -2,9 +2,10 @@
 
 from domogate.client.api import ServerApi
 from domogate.client.config import ClientConfig, resolve_config_dir
+from domogate.client.enrolment import enrol
 from domogate.client.live import LiveConnection
 from domogate.client.pinning import fetch_certificate, fingerprint, pinned_ssl_context
-from domogate.client.session import SignedIn, enrol, sign_in
+from domogate.client.session import SignedIn, sign_in
 
 __all__ = [
     "ClientConfig",
