@@ -4,7 +4,6 @@ the flag: ``clients add --path`` once meant both "allowed path" and "connect thr
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from typing import Any
 
 import typer
