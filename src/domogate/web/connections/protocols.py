@@ -119,6 +119,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.slot = slot
+        # websockets logs every frame, payload included, when its logger is at DEBUG:
+        # sign-in tokens, the cloud's hello with its password. Never.
+        self.conn.debug = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
