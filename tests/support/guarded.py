@@ -5,6 +5,7 @@ the server as relayed (``accept_relayed``)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import ssl
@@ -50,10 +51,17 @@ class Guarded:
         await self.task
 
 
-async def start_guarded(env: Env, tmp_path: Path) -> Guarded:
+async def start_guarded(
+    env: Env, tmp_path: Path, *, head_timeout_s: float | None = None
+) -> Guarded:
     data = DataDir(tmp_path / "data")
     data.initialise()
     settings = env.services.settings
+    if head_timeout_s is not None:
+        settings = dataclasses.replace(
+            settings,
+            connections=dataclasses.replace(settings.connections, head_timeout_s=head_timeout_s),
+        )
     app = create_app(settings, env.services)
     config = uvicorn_config(app, settings, data, "warning")
     sock = bind_socket("127.0.0.1", 0)

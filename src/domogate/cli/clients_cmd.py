@@ -147,8 +147,8 @@ ADD_HELP = _doc(
 )
 ADD_EPILOG = _examples(
     "domogate clients add --group family --valid-for 2h --qr-png alice.png",
-    "domogate clients add --name Guest --group guests --account-expires 7d --path local",
-    "domogate clients add --group family --admin --path local --path cloud --json",
+    "domogate clients add --name Guest --group guests --account-expires 7d --allow local",
+    "domogate clients add --group family --admin --allow local --allow cloud --json",
 )
 
 
@@ -174,7 +174,12 @@ def clients_add(
     ] = None,
     paths: Annotated[
         list[str] | None,
-        typer.Option("--path", metavar="PATH", help="Allowed path: local or cloud (repeat)."),
+        typer.Option(
+            "--allow",
+            metavar="PATH",
+            help="A path the user may connect through: local or cloud (repeat; default: "
+            "both). Not --path, which says how this CLI reaches the server.",
+        ),
     ] = None,
     qr_png: QrPngOption = None,
     qr_svg: QrSvgOption = None,

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from domogate.client.pinning import is_verification_failure, pinned_ssl_context
+from domogate.client.pinning import MISMATCH_ADVICE, is_verification_failure, pinned_ssl_context
 from domogate.errors import (
     CertificateMismatch,
     DomogateError,
@@ -237,7 +237,7 @@ class ServerApi:
             if is_verification_failure(exc):
                 raise CertificateMismatch(
                     f"The server at {self.base_url} presented a certificate that does not "
-                    "match the pinned one; refusing to connect.",
+                    f"match the pinned one; refusing to connect. {MISMATCH_ADVICE}",
                     url=self.base_url,
                 ) from exc
             raise ServerUnreachable(

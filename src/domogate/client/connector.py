@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 from domogate.client.api import JSON, ServerApi
 from domogate.client.config import ClientConfig
-from domogate.client.pinning import is_verification_failure, pinned_ssl_context
+from domogate.client.pinning import (
+    MISMATCH_ADVICE,
+    is_verification_failure,
+    pinned_ssl_context,
+)
 from domogate.client.routes import Route, route_of
 from domogate.core.paths import LOCAL, Plan, allowed_paths, plan, policy_of
 from domogate.errors import CertificateMismatch, ClientError, DomogateError, ServerUnreachable
@@ -98,7 +102,7 @@ async def reach(route: Route, config: ClientConfig, *, request_timeout: float = 
         if is_verification_failure(exc):
             raise CertificateMismatch(
                 f"The server at {route.url} ({route.path} path) presented a certificate that "
-                "does not match the pinned one; refusing to connect.",
+                f"does not match the pinned one; refusing to connect. {MISMATCH_ADVICE}",
                 url=route.url,
                 path=route.path,
             ) from exc

@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from domogate.client.api import safe_error_from_dict
-from domogate.client.pinning import is_verification_failure
+from domogate.client.pinning import MISMATCH_ADVICE, is_verification_failure
 from domogate.errors import (
     CertificateMismatch,
     DomogateError,
@@ -101,7 +101,7 @@ class LiveConnection:
             if is_verification_failure(exc):
                 raise CertificateMismatch(
                     f"The server at {self.url} presented a certificate that does not match "
-                    "the pinned one; refusing to connect.",
+                    f"the pinned one; refusing to connect. {MISMATCH_ADVICE}",
                     url=self.url,
                 ) from exc
             raise ServerUnreachable(

@@ -46,6 +46,14 @@ def fingerprint(pem: bytes) -> str:
     return fingerprint_of_pem(pem)
 
 
+MISMATCH_ADVICE = (
+    "Something on the way (a relay or proxy that decrypts TLS, or another server) answered "
+    "in the server's place: do not connect through it. If the server's certificate was "
+    "really replaced, connect again with a new join link from an admin."
+)
+"""What to do about a certificate that is not the pinned one (every mismatch message)."""
+
+
 def check_pin(pem: bytes, pin: str) -> str:
     """Return the certificate's fingerprint; ``CertificateMismatch`` if it is not ``pin``."""
     actual = fingerprint(pem)

@@ -124,7 +124,11 @@ class PoolClient:
             raise
 
     def _replace(self, pause_s: float) -> None:
-        # This task still counts in the cap while it runs: open the replacement after it.
+        # This task is done with its slot: it no longer counts (its done callback, which
+        # would discard it, runs only after the _refill scheduled here).
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.discard(current)
         asyncio.get_running_loop().call_soon(self._refill, pause_s)
 
     def _refill(self, pause_s: float) -> None:

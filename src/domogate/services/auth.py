@@ -400,7 +400,13 @@ class AuthService:
         if user.is_account_expired(now):
             raise AccountExpired()
         if ctx.path not in user.allowed_paths:
-            raise PathNotAllowed()
+            allowed = ", ".join(sorted(p.value for p in user.allowed_paths)) or "none"
+            raise PathNotAllowed(
+                f"This account may not connect through the {ctx.path.value} path (allowed: "
+                f"{allowed}). Connect on an allowed path, or ask an admin to allow this one "
+                "in Manage clients.",
+                path=ctx.path.value,
+            )
 
     def _open(
         self, user: User, device: Device, ctx: RequestContext, now: datetime

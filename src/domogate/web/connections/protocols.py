@@ -86,6 +86,13 @@ class GuardedH11Protocol(H11Protocol):
         slot = self.slot
         if slot is None:
             return
+        if self.transport.get_protocol() is not self:
+            # Upgraded to a WebSocket: h11 still sits in SEND_BODY (uvicorn never reads the
+            # upgrade request's end of message), which is no body to wait for; the
+            # WebSocket's own pings keep it alive from here.
+            slot.head_done()
+            slot.body_done()
+            return
         state = self.conn.their_state
         if state is not h11.IDLE:  # a request head is complete
             slot.head_done()
@@ -112,6 +119,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.slot = slot
+        # websockets logs every frame, payload included, when its logger is at DEBUG:
+        # sign-in tokens, the cloud's hello with its password. Never.
+        self.conn.debug = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
