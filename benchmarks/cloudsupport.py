@@ -1,5 +1,6 @@
-"""What the cloud benchmarks share: a real ``domogate cloud serve`` process, home servers'
-cloud files kept in memory, the SniTun anchor's scripts, and small process helpers.
+"""What the cloud benchmarks share: a real ``domogate cloud serve`` process, a real
+``domogate server`` process, a TCP forwarder that can be cut, home servers' cloud files
+kept in memory, the SniTun anchor's scripts, and small process helpers.
 
 Independent of ``tests/`` (``tests/support/cloudproc.py`` holds the tests' version): the
 two can change apart. Everything binds 127.0.0.1; every process is stopped by its own PID.
@@ -7,19 +8,26 @@ two can change apart. Everything binds 127.0.0.1; every process is stopped by it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from domogate.security.tls import fingerprint_of_pem
 
 SNITUN_DIR = Path(os.environ.get("DOMOGATE_SNITUN_BENCH", "/work/shared/bench/snitun"))
 SNITUN_BENCH = SNITUN_DIR / "snitun_bench.py"
@@ -133,6 +141,177 @@ class CloudServe:
         if self.proc is not None:
             stop(self.proc)
         self.proc = None
+
+
+def run_cli(*args: str, stdin: str | None = None) -> str:
+    """``domogate ARGS`` (this checkout's ``src``); its stdout, or an error with its output."""
+    proc = subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, env=bench_env(),
+        timeout=60, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"domogate {' '.join(args)} exited {proc.returncode}:\n"
+                           f"{proc.stdout}{proc.stderr}")  # fmt: skip
+    return proc.stdout
+
+
+@dataclass
+class HomeServer:
+    """``domogate server`` in its own data folder, its output in ``log_path``."""
+
+    data: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of_pem((self.data / "tls" / "cert.pem").read_bytes())
+
+    def http(self) -> httpx.Client:
+        ctx = ssl.create_default_context(cafile=self.data / "tls" / "cert.pem")
+        ctx.check_hostname = False
+        return httpx.Client(base_url=self.url, verify=ctx, timeout=10)
+
+    def info(self) -> dict[str, Any]:
+        with self.http() as c:
+            body: dict[str, Any] = c.get("/api/info").raise_for_status().json()
+        return body
+
+    def start(self, timeout: float = 60) -> HomeServer:
+        """Start it and wait until ``GET /api/info`` answers."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*CLI, "server", "--data", str(self.data), "--port", str(self.port),
+                 "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, env=bench_env(),
+            )  # fmt: skip
+        wait_for(self._answers, f"domogate server on {self.url} (log: {self.log_path})", timeout)
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"domogate server exited; log: {self.log_path}")
+        if not (self.data / "tls" / "cert.pem").exists():
+            return False
+        try:
+            self.info()
+        except (httpx.HTTPError, ssl.SSLError, OSError):
+            return False
+        return True
+
+    def deploy_first(self, project: Path) -> None:
+        """``domogate deploy`` with the server's setup code, pinned by its fingerprint."""
+        code = run_cli("server", "setup-code", "--data", str(self.data)).strip()
+        run_cli("deploy", str(project), "--server", self.url, "--setup-code", code,
+                "--fingerprint", self.fingerprint)  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+        self.proc = None
+
+
+def wait_for(condition: Any, what: str, timeout: float) -> Any:
+    """``condition()``'s first true answer, polled every 50 ms, or TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Forwarder:
+    """A TCP byte forwarder on its own thread, standing for a path that can be cut.
+
+    It mirrors ``tests/support/forwarder.py`` (benchmarks may not import ``tests/``).
+    ``cut()`` makes it a black hole (open connections stop carrying bytes, new ones are
+    accepted and never answered: a Wi-Fi that is gone); ``restore()`` drops every
+    connection made before and forwards again.
+    """
+
+    def __init__(self, target: tuple[str, int], host: str = "127.0.0.2") -> None:
+        self.target, self.host, self.port = target, host, 0
+        self.cutting = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def start(self) -> Forwarder:
+        self._thread.start()
+        self._call(self._listen)
+        return self
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
+        try:
+            if self.cutting:
+                await self._pump(reader, None)
+                return
+            with contextlib.suppress(OSError):
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
+                self._writers.add(up_writer)
+                await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            for one in (writer, up_writer):
+                if one is not None:
+                    self._writers.discard(one)
+                    one.close()
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                if self.cutting or writer is None:
+                    continue  # a black hole: bytes go nowhere, nothing comes back
+                writer.write(data)
+                await writer.drain()
+            if writer is not None:
+                writer.write_eof()
+
+    def cut(self) -> None:
+        self.cutting = True
+
+    def restore(self) -> None:
+        """Forward again; the connections of before the cut are dropped (they died)."""
+        self._call(self._drop_all)
+        self.cutting = False
+
+    async def _drop_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def _call(self, make: Any) -> None:
+        asyncio.run_coroutine_threadsafe(make(), self._loop).result(10)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            await self._drop_all()
+
+        if self._thread.is_alive():
+            self._call(close)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
 
 
 class MemoryCloudFiles:

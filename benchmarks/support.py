@@ -7,7 +7,9 @@ measures the server's path, not the key derivation, unless a benchmark hashes it
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from domogate.security.passwords import Argon2Parameters, Passwords
@@ -80,6 +82,13 @@ def project_data(**system: Any) -> dict[str, Any]:
             },
         ],
     }
+
+
+def write_project(folder: Path, **system: Any) -> Path:
+    """:func:`project_data` as a project folder for ``domogate deploy`` (JSON is YAML)."""
+    folder.mkdir(parents=True)
+    (folder / "project.yaml").write_text(json.dumps(project_data(**system)), encoding="utf-8")
+    return folder
 
 
 @dataclass
