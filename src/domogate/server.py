@@ -145,6 +145,19 @@ def announce_cloud(name: str, address: str) -> None:
     print(f"cloud enabled: linking to {address} as installation {name}", flush=True)
 
 
+class LinkedAnnouncer:
+    """Prints the cloud URL when the link comes up with a URL not printed before (join
+    links made before that carry no cloud path; reconnections to the same URL stay quiet)."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def __call__(self, url: str) -> None:
+        if url != self.last:
+            self.last = url
+            print(f"cloud linked: {url} (join links made from now on carry it)", flush=True)
+
+
 def connection_limits(settings: ServerSettings) -> EffectiveLimits:
     """The connection caps in force: the settings' ones, within the open-file limit (its
     soft value is raised towards the hard one first)."""
@@ -170,7 +183,11 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     async def main() -> None:
         from domogate.cloud.link import LinkClient
 
-        link = None if settings.insecure_http else LinkClient(data, on_start=announce_cloud)
+        link = (
+            None
+            if settings.insecure_http
+            else LinkClient(data, on_start=announce_cloud, on_linked=LinkedAnnouncer())
+        )
         services = await open_services(settings, data, link)
         from domogate.web.app import create_app
 

@@ -122,6 +122,9 @@ def test_the_link_follows_the_deployed_project(tmp_path: Path, cloud: Cloud) -> 
         assert info["paths"]["cloud"].startswith(f"https://{name}.localhost")
         assert info["cloud_relay"].endswith(f":{cloud.port}")
         assert info["paths"]["local"] == server.url
+        # the server says when join links start carrying the cloud path
+        linked = f"cloud linked: {info['paths']['cloud']} (join links made from now on"
+        wait_for(lambda: linked in server.log(), "the linked line")
         claim = json.loads((server.data / "cloud-claim.json").read_text())
         assert claim["name"] == name and claim["address"] == cloud.address
         assert (server.data / "cloud.key").stat().st_mode & 0o077 == 0

@@ -241,7 +241,7 @@ class ServerApi:
                     url=self.base_url,
                 ) from exc
             raise ServerUnreachable(
-                f"Cannot reach the server at {self.base_url}: {exc or exc.__class__.__name__}.",
+                f"Cannot reach the server at {self.base_url}: {str(exc) or type(exc).__name__}.",
                 url=url,
             ) from exc
         if not response.is_success:

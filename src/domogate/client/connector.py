@@ -106,7 +106,8 @@ async def reach(route: Route, config: ClientConfig, *, request_timeout: float = 
                 url=route.url,
                 path=route.path,
             ) from exc
-        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or "error"
+        timed_out = isinstance(exc, TimeoutError)
+        reason = "no answer in time" if timed_out else str(exc) or type(exc).__name__
         raise ServerUnreachable(
             f"Cannot reach the server at {route.url} on the {route.path} path: {reason}.",
             url=route.url,

@@ -174,6 +174,7 @@ class LinkClient:
         on_stream: OnStream | None = None,
         *,
         on_start: Callable[[str, str], None] | None = None,
+        on_linked: Callable[[str], None] | None = None,
         rng: random.Random | None = None,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
@@ -181,6 +182,7 @@ class LinkClient:
         self._files = files
         self.on_stream = on_stream
         self._on_start = on_start
+        self._on_linked = on_linked
         self._rng = rng or random.SystemRandom()
         self._base = backoff_base_s
         self._cap = backoff_cap_s
@@ -342,6 +344,8 @@ class LinkClient:
         pools.start()
         log.info("cloud link up: %s (relay %s)", welcome.url, welcome.relay_text)
         self._tell(CLOUD_LINKED, url=welcome.url, relay=welcome.relay_text)
+        if self._on_linked is not None:
+            self._on_linked(welcome.url)
         try:
             async for raw in ws:
                 message = _parse(raw)
