@@ -24,7 +24,7 @@ same process type holding as many idle TLS connections to its API.
 
     PYTHONPATH=src python benchmarks/bench_relay.py [--reps 5] [--quick] [--results F]
 
-Needs the anchor's venvs (``/work/shared/bench/snitun/setup_env.sh``).
+Needs the anchor's venvs (``../shared/bench/snitun/setup_env.sh``, next to the repository).
 """
 
 from __future__ import annotations

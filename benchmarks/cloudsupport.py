@@ -29,7 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from domogate.security.tls import fingerprint_of_pem
 
-SNITUN_DIR = Path(os.environ.get("DOMOGATE_SNITUN_BENCH", "/work/shared/bench/snitun"))
+# The anchor lives next to the repository (../shared/bench/snitun), or where this says.
+_NEXT_TO_REPO = Path(__file__).resolve().parents[2] / "shared" / "bench" / "snitun"
+SNITUN_DIR = Path(os.environ.get("DOMOGATE_SNITUN_BENCH", str(_NEXT_TO_REPO)))
 SNITUN_BENCH = SNITUN_DIR / "snitun_bench.py"
 ANCHOR_PYTHON = "/tmp/anchors/venv/bin/python"  # noqa: S108 - the anchor venv (load, backend)
 SNITUN047_PYTHON = "/tmp/anchors/venv-snitun047/bin/python"  # noqa: S108
