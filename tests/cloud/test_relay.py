@@ -191,15 +191,15 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) 
         await asyncio.sleep(0.005)
 
 
-def client_socket() -> socket.socket:
+def client_socket(host: str = CLIENT_HOST) -> socket.socket:
     sock = socket.socket()
-    sock.bind((CLIENT_HOST, 0))
+    sock.bind((host, 0))
     sock.setblocking(False)
     return sock
 
 
 async def tls_client(
-    c: Cloud, server_name: str, *, trust_cloud: bool = False
+    c: Cloud, server_name: str, *, trust_cloud: bool = False, host: str = CLIENT_HOST
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, socket.socket]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if trust_cloud:
@@ -207,7 +207,7 @@ async def tls_client(
     else:  # pinned by fingerprint, as domogate's clients do
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    sock = client_socket()
+    sock = client_socket(host)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", c.port))
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=server_name), 5
@@ -387,6 +387,27 @@ async def test_routed_streams_are_capped_per_installation(tmp_path: Path) -> Non
         writer.write(b"still")
         assert await asyncio.wait_for(reader.readexactly(10), 5) == b"home:still"
         writer.close()
+    finally:
+        await stop(c, task)
+
+
+async def test_one_address_cannot_fill_an_installation(tmp_path: Path) -> None:
+    """A stranger's streams are capped per address: the owner's client from another
+    address still gets through."""
+    c, task = await start_cloud(tmp_path, routes=RouteLimits(per_source=1))
+    try:
+        for _ in range(3):
+            await c.home.open_pool()
+        await until(lambda: c.registry.idle_count == 3, "three idle")
+        _, stranger, _ = await tls_client(c, f"{NAME}.{ZONE}")
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            await tls_client(c, f"{NAME}.{ZONE}")
+        assert c.registry.idle_count == 2  # the stranger's second stream took none
+        reader, writer, _ = await tls_client(c, f"{NAME}.{ZONE}", host="127.0.0.3")
+        writer.write(b"owner")
+        assert await asyncio.wait_for(reader.readexactly(10), 5) == b"home:owner"
+        writer.close()
+        stranger.close()
     finally:
         await stop(c, task)
 

@@ -271,3 +271,36 @@ async def test_out_of_pipes_closes_both(
     for fd in opened:  # the first direction's pipe was given back
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+async def test_a_half_closed_stream_whose_other_side_stays_silent_ends_after_the_grace(
+    streams: tuple[socket.socket, ...],
+) -> None:
+    """The attack: a ClientHello, then silence; the home server gives up on the handshake
+    and closes its side. Without the grace the relay would wait on the silent client for
+    ever, and such streams would fill the installation's cap."""
+    loop = asyncio.get_running_loop()
+    client, a, b, home = streams
+    pumping = asyncio.create_task(pump(a, b, half_close_grace_s=0.3))
+    home.shutdown(socket.SHUT_WR)  # the home side is done; the client never is
+    assert await asyncio.wait_for(loop.sock_recv(client, 10), 5) == b""
+    started = loop.time()
+    await asyncio.wait_for(pumping, 5)
+    assert 0.25 < loop.time() - started < 2
+    assert closed(a, b)
+
+
+async def test_a_half_close_within_the_grace_is_a_clean_end(
+    streams: tuple[socket.socket, ...],
+) -> None:
+    loop = asyncio.get_running_loop()
+    client, a, b, home = streams
+    pumping = asyncio.create_task(pump(a, b, half_close_grace_s=5))
+    await send_all(client, b"request")  # then EOF
+    assert await asyncio.wait_for(read_to_eof(home), 5) == (
+        7,
+        hashlib.sha256(b"request").hexdigest(),
+    )
+    await loop.sock_sendall(home, b"answer")
+    home.shutdown(socket.SHUT_WR)
+    assert await asyncio.wait_for(pumping, 2) == (7, 6)

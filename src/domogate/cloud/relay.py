@@ -61,9 +61,15 @@ class RouteLimits:
 
     per_installation: int = 256
     total: int = 4096
-    # None: a routed stream lives as long as its two ends keep it (TLS keepalives are
-    # their business); else it is closed after this long without a byte either way.
-    idle_timeout_s: float | None = None
+    # One address may hold this many of an installation's streams: a stranger's silent
+    # connections cannot fill the installation's cap on their own.
+    per_source: int = 32
+    # Closed after this long without a byte either way (None: never). The live channel
+    # pings every 20 s, so a live client is never idle this long.
+    idle_timeout_s: float | None = 300.0
+    # Once one side has finished (the home server closed a handshake that never came,
+    # say), the other side has this long to finish too.
+    half_close_grace_s: float | None = 30.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class RelayAcceptor(Acceptor):
         self.zone = cloudwire.check_zone(zone)
         self.routes = routes or RouteLimits()
         self.routed: dict[str, int] = {}  # streams under way (or waiting) per installation
+        self.routed_from: dict[tuple[str, str], int] = {}  # per installation and source
         self.routed_total = 0
 
     def _accepted(self, conn: socket.socket, addr: Any) -> None:
@@ -196,12 +203,19 @@ class RelayAcceptor(Acceptor):
     ) -> None:
         routes = self.routes
         count = self.routed.get(label, 0)
-        if count >= routes.per_installation or self.routed_total >= routes.total:
+        source = (label, source_key(host))
+        from_source = self.routed_from.get(source, 0)
+        if (
+            count >= routes.per_installation
+            or from_source >= routes.per_source
+            or self.routed_total >= routes.total
+        ):
             log.warning("client %s for %s refused: too many routed streams", host, label)
             self._unslot(slot)
             conn.close()
             return
         self.routed[label] = count + 1
+        self.routed_from[source] = from_source + 1
         self.routed_total += 1
         try:  # cancelled while waiting: the slot's socket, closed by _connected
             taken = await self.registry.take(label)
@@ -222,12 +236,22 @@ class RelayAcceptor(Acceptor):
                     return
                 raise
             log.info("client %s routed to %s", host, label)
-            up, down = await pump(conn, pool, idle_timeout_s=routes.idle_timeout_s)
+            up, down = await pump(
+                conn,
+                pool,
+                idle_timeout_s=routes.idle_timeout_s,
+                half_close_grace_s=routes.half_close_grace_s,
+            )
             log.debug("stream of %s to %s ended: %d bytes up, %d down", host, label, up, down)
         finally:
-            left = self.routed.get(label, 1) - 1
-            if left > 0:
-                self.routed[label] = left
-            else:
-                self.routed.pop(label, None)
+            _decrement(self.routed, label)
+            _decrement(self.routed_from, source)
             self.routed_total -= 1
+
+
+def _decrement(counts: dict[Any, int], key: Any) -> None:
+    left = counts.get(key, 1) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

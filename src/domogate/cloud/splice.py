@@ -165,10 +165,17 @@ class _Direction:
 
 class _Pump:
     def __init__(
-        self, a: socket.socket, b: socket.socket, use_splice: bool, idle_timeout_s: float | None
+        self,
+        a: socket.socket,
+        b: socket.socket,
+        use_splice: bool,
+        idle_timeout_s: float | None,
+        half_close_grace_s: float | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.a, self.b = a, b
+        self.half_close_grace_s = half_close_grace_s
+        self.grace: asyncio.TimerHandle | None = None
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self.idle_timeout_s = idle_timeout_s
         self.last = self.loop.time()
@@ -206,6 +213,10 @@ class _Pump:
     def direction_done(self) -> None:
         if all(d.done for d in self.directions):
             self.close(abort=False)
+        elif self.half_close_grace_s is not None and self.grace is None:
+            # One side has finished: the other gets this long to finish too, so that a peer
+            # that half-closes and then stays silent cannot hold the stream for ever.
+            self.grace = self.loop.call_later(self.half_close_grace_s, self.end)
 
     def end(self) -> None:
         """A reset or an error on either side: both end now."""
@@ -215,9 +226,10 @@ class _Pump:
         if self.closed:
             return
         self.closed = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        for timer in (self.timer, self.grace):
+            if timer is not None:
+                timer.cancel()
+        self.timer = self.grace = None
         for d in self.directions:
             d.stop()
         for s in (self.a, self.b):
@@ -235,15 +247,18 @@ async def pump(
     b: socket.socket,
     *,
     idle_timeout_s: float | None = None,
+    half_close_grace_s: float | None = None,
     use_splice: bool = True,
 ) -> tuple[int, int]:
     """Copy bytes both ways between ``a`` and ``b`` until both directions ended, then close
     both; the bytes copied ``a`` → ``b`` and ``b`` → ``a``. ``idle_timeout_s``: end both
-    when no byte moved either way for that long (None: never). ``use_splice=False`` copies
-    through a buffer (what happens by itself where ``os.splice`` is not available)."""
+    when no byte moved either way for that long (None: never). ``half_close_grace_s``:
+    once one direction ended, end both if the other has not ended within that long (None:
+    wait). ``use_splice=False`` copies through a buffer (what happens by itself where
+    ``os.splice`` is not available)."""
     use_splice = use_splice and hasattr(os, "splice")
     try:
-        state = _Pump(a, b, use_splice, idle_timeout_s)
+        state = _Pump(a, b, use_splice, idle_timeout_s, half_close_grace_s)
     except OSError:  # no pipe to be had (out of files): nothing to serve
         for s in (a, b):
             s.close()
