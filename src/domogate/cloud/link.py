@@ -56,6 +56,10 @@ from domogate.services.ports import (
 )
 
 log = logging.getLogger("domogate.cloud.link")
+# websockets logs every frame at DEBUG, with the end of its text: the hello's password and
+# the welcome's pool key. Its logger for the control link never logs below WARNING.
+FRAMES_LOG = logging.getLogger("domogate.cloud.link.frames")
+FRAMES_LOG.setLevel(logging.WARNING)
 
 DEFAULT_PORT = 7443
 LINK_PATH = "/api/link"
@@ -281,6 +285,7 @@ class LinkClient:
                 proxy=None,
                 compression=None,
                 user_agent_header="domogate",
+                logger=FRAMES_LOG,
             )
         except Exception:
             if seen.get("mismatch"):
