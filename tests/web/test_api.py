@@ -93,8 +93,15 @@ async def test_add_client_qr_and_live_list(live: Live) -> None:
         assert r.status_code == 200, r.text
         issued = r.json()
         otp = issued["otp"]
-        update = await next_of(ws, "clients")
-        row = next(c for c in update["clients"] if c["id"] == issued["client"]["id"])
+        # The list pushed after the POST; an earlier push (the admin's own presence, say)
+        # may still be on its way first, so wait for the one that holds the new slot.
+        deadline = time.monotonic() + 2.0
+        while True:
+            update = await next_of(ws, "clients", max(0.01, deadline - time.monotonic()))
+            rows = [c for c in update["clients"] if c["id"] == issued["client"]["id"]]
+            if rows:
+                break
+        row = rows[0]
         assert row["label"] == otp and row["status"] == "Pending"
 
         png = await live.http.get(
