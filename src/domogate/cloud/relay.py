@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 import ssl
@@ -115,22 +114,12 @@ class RelayAcceptor(Acceptor):
         self.routed_from: dict[tuple[str, str], int] = {}  # per installation and source
         self.routed_total = 0
 
-    def _accepted(self, conn: socket.socket, addr: Any) -> None:
-        conn.setblocking(False)
+    async def _serve(self, slot: Slot, conn: socket.socket, addr: Any) -> None:
+        """Sorted first (within the slot's deadline, which the TLS handshake and the first
+        head share afterwards on the API's path)."""
         host = str(addr[0]) if isinstance(addr, tuple) and addr else "local"
         port = int(addr[1]) if isinstance(addr, tuple) and len(addr) > 1 else 0
-        slot = self.gate.admit(source_key(host), self.loop.time())
-        if slot is None:
-            self._refuse(conn)
-            return
-        with contextlib.suppress(OSError):
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        slot.sock = conn
-        slot.arm()  # sorting, then the TLS handshake and the first head share the deadline
-        task = self.loop.create_task(self._sort(slot, conn, host, port))
-        slot.task = task
-        self.tasks.add(task)
-        task.add_done_callback(functools.partial(self._connected, slot))
+        await self._sort(slot, conn, host, port)
 
     async def _sort(self, slot: Slot, conn: socket.socket, host: str, port: int) -> None:
         verdict = await self._first_bytes(conn)

@@ -153,10 +153,14 @@ class Acceptor(asyncio.AbstractServer):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         slot.sock = conn
         slot.arm()  # the TLS handshake and the first head share the deadline
-        task = self.loop.create_task(self._connect(slot, conn))
+        task = self.loop.create_task(self._serve(slot, conn, addr))
         slot.task = task
         self.tasks.add(task)
         task.add_done_callback(functools.partial(self._connected, slot))
+
+    async def _serve(self, slot: Slot, conn: socket.socket, addr: Any) -> None:
+        """What an admitted connection gets: TLS and HTTP (the relay sorts it first)."""
+        await self._connect(slot, conn)
 
     async def _connect(self, slot: Slot, conn: socket.socket) -> None:
         def protocol() -> asyncio.Protocol:
