@@ -26,6 +26,7 @@ from domogate.core import cloudwire
 from domogate.security.tls import fingerprint_of_pem, generate_self_signed
 from domogate.settings import ConnectionLimits
 from domogate.web.connections import GuardedServer, effective_limits
+from tests.support.until import until
 
 ZONE = "cloud.test"
 NAME = "home1"
@@ -181,14 +182,6 @@ async def stop(c: Cloud, task: asyncio.Task[None]) -> None:
     c.registry.close()
     c.server.should_exit = True
     await asyncio.wait_for(task, 10)
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
 
 
 def client_socket(host: str = CLIENT_HOST) -> socket.socket:

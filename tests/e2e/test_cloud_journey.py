@@ -41,6 +41,7 @@ from tests.support.processes import (
     free_port,
     run,
 )
+from tests.support.until import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +59,6 @@ def cli(
 
 def cli_json(*args: str, stdin: str | None = None) -> Any:
     return json.loads(cli(*args, "--json", stdin=stdin).stdout)
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Gate(Forwarder):

@@ -8,8 +8,7 @@ import json
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.support.processes import (
     run,
     run_json,
 )
+from tests.support.until import wait_for
 
 CLOUD_PASSWORD = "cloud-pass-4d9a-never-logged"
 CLIENT_HOST = "127.0.0.5"  # the away client's own address (the relay dials from 127.0.0.1)
@@ -45,16 +45,6 @@ class Cloud:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
