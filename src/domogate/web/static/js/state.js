@@ -8,11 +8,14 @@ export const state = {
   bus: null,
   cloud: null,
   clients: [],
+  // The path this page's API and live channel use: current "local" | "cloud" | null (not
+  // connected yet); switching: the target path while a switch is under way, else null.
+  path: { current: null, switching: null },
 };
 
 const listeners = new Map(); // event → Set of functions
 
-/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "cloud", "clients". */
+/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "cloud", "clients", "path". */
 export function on(event, fn) {
   if (!listeners.has(event)) listeners.set(event, new Set());
   listeners.get(event).add(fn);
@@ -50,4 +53,10 @@ export function setCloud(cloud) {
 export function setClients(list) {
   state.clients = Array.isArray(list) ? list : [];
   emit("clients", state.clients);
+}
+
+/** Merge `{current?, switching?}` into the page's path and tell the views ("path"). */
+export function setPath(patch) {
+  state.path = { ...state.path, ...patch };
+  emit("path", state.path);
 }
