@@ -57,6 +57,7 @@ from benchmarks.cloudsupport import (
     make_cert,
     readline_until,
     rss_kib,
+    bench_key,
     stop,
 )
 from domogate.core import cloudwire
@@ -69,7 +70,7 @@ PATHS = ("direct", "snitun047-transport", "domogate")
 class Bench:
     def __init__(self, tmp: Path, load_args: list[str]) -> None:
         self.tmp = tmp
-        self.name = cloudwire.cloud_name(HOME_ID)
+        self.name = cloudwire.cloud_name(bench_key(HOME_ID).public_key())
         self.hostname = cloudwire.host_of(self.name, ZONE)
         self.certdir = make_cert(tmp / "cert", self.hostname)
         self.load_args = load_args

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import select
@@ -316,12 +317,18 @@ class Forwarder:
         self._loop.close()
 
 
+def bench_key(server_id: str) -> Ed25519PrivateKey:
+    """A benchmark home's link key, derived from its id, so that the benchmark knows the
+    cloud name (``cloudwire.cloud_name`` of this key) before the home process starts."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(server_id.encode()).digest())
+
+
 class MemoryCloudFiles:
     """A home server's cloud files (``cloud/link.py``'s ``CloudFiles``), in memory."""
 
     def __init__(self, server_id: str) -> None:
         self._server_id = server_id
-        self._key = Ed25519PrivateKey.generate()
+        self._key = bench_key(server_id)
         self._claim: dict[str, str] | None = None
 
     @property

@@ -298,6 +298,15 @@ class CloudTaken(CloudError):
     http_status = 409
 
 
+class CloudNameMismatch(CloudError):
+    code = "cloud_name_mismatch"
+    default_message = (
+        "This installation name is not the one derived from this server's key: a server "
+        "links under the name `domogate server cloud-name` prints, never another."
+    )
+    http_status = 403
+
+
 class CloudNotInvited(CloudError):
     code = "cloud_not_invited"
     default_message = (

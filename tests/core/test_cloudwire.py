@@ -14,11 +14,15 @@ KEY = bytes(range(32))
 CONN = "0f" * 16
 
 
-def test_cloud_name_is_a_stable_dns_label_that_tells_case_apart() -> None:
-    a = w.cloud_name("AbC-123_x")
-    assert a == w.cloud_name("AbC-123_x")
+def test_cloud_name_is_a_stable_dns_label_of_the_key_and_fits_only_it() -> None:
+    key = Ed25519PrivateKey.from_private_bytes(KEY).public_key()
+    other = Ed25519PrivateKey.generate().public_key()
+    a = w.cloud_name(key)
+    assert a == w.cloud_name(Ed25519PrivateKey.from_private_bytes(KEY).public_key())
     assert w.is_dns_label(a) and len(a) == 16
-    assert a != w.cloud_name("abc-123_x")  # server ids are case-sensitive, names are not
+    assert a != w.cloud_name(other)
+    assert w.name_fits_key(a, key) and not w.name_fits_key(a, other)
+    assert not w.name_fits_key(a.upper(), key)
 
 
 @pytest.mark.parametrize("label", ["a", "a-b", "x" * 63, "0abc"])

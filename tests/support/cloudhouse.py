@@ -23,7 +23,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from domogate.core.cloudwire import cloud_name
 from tests.support.browser import House, house_project
 from tests.support.cloudproc import CloudProcess
 from tests.support.deploy_auth import deploy_headers
@@ -111,8 +110,8 @@ class CloudHouse:
                 )
             assert r.status_code == 200, r.text
             house = House(server, data)
-            server_id = run_json("server", "info", "--data", str(server.data))["server_id"]
-            ch = cls(cloud, house, local, cloud_name(server_id))
+            name = run_json("server", "cloud-name", "--json", "--data", str(server.data))["name"]
+            ch = cls(cloud, house, local, name)
             ch.cloud_url = wait_for(lambda: ch.info()["paths"]["cloud"], "the cloud link", 15)
             return ch
         except BaseException:

@@ -297,9 +297,11 @@ def cloud_name(
 ) -> None:
     """Print this server's installation name at a cloud.
 
-    The name is derived from the server id, so it never changes for a data folder; the
-    cloud's operator adds it with `domogate cloud installations add NAME` when the cloud
-    is invite-only, and clients reach the server at https://NAME.<zone>/ through the relay.
+    The name is derived from the server's cloud link key (cloud.key in the data folder,
+    made here if missing), so it never changes for a data folder and no other server can
+    claim it. The cloud's operator adds it with `domogate cloud installations add NAME`
+    when the cloud is invite-only; clients reach the server at https://NAME.<zone>/
+    through the relay.
     """
     from domogate.core.cloudwire import cloud_name as name_of
     from domogate.storage.datadir import DataDir
@@ -310,7 +312,7 @@ def cloud_name(
             f"No server data in {d.path}: start `domogate server --data {d.path}` once "
             "first (a mistyped folder would otherwise make a new server identity)."
         )
-    result = {"name": name_of(d.server_id), "server_id": d.server_id}
+    result = {"name": name_of(d.cloud_key().public_key()), "server_id": d.server_id}
     if as_json:
         print_json(result)
     else:

@@ -190,7 +190,7 @@ class LinkClient:
         self._rng = rng or random.SystemRandom()
         self._base = backoff_base_s
         self._cap = backoff_cap_s
-        self._name = cloudwire.cloud_name(files.server_id)
+        self._name = cloudwire.cloud_name(files.cloud_key().public_key())
         self._task: asyncio.Task[None] | None = None
         self._report: CloudLinkReport | None = None
         self.pools: PoolClient | None = None

@@ -66,11 +66,19 @@ def check_zone(zone: str) -> str:
     return zone
 
 
-def cloud_name(server_id: str) -> str:
-    """The installation's stable cloud name: one DNS label derived from the server id (server
-    ids are case-sensitive base64url, not DNS labels): 16 base32 letters, 80 bits."""
-    digest = hashlib.sha256(b"domogate-cloud-name\0" + server_id.encode()).digest()
+def cloud_name(key: Ed25519PublicKey) -> str:
+    """The installation's cloud name: one DNS label derived from the server's link key
+    (16 base32 letters, 80 bits of SHA-256). The cloud accepts a name only from the key it
+    is derived from, so no one can claim a house's name before the house does: the server
+    id, which anyone on the LAN can read, does not give it."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashlib.sha256(b"domogate-cloud-name\0" + raw).digest()
     return base64.b32encode(digest).decode("ascii").lower()[:16]
+
+
+def name_fits_key(name: str, key: Ed25519PublicKey) -> bool:
+    """Whether ``name`` is the cloud name of ``key`` (:func:`cloud_name`)."""
+    return hmac.compare_digest(name, cloud_name(key))
 
 
 def check_name(name: str) -> str:

@@ -244,7 +244,7 @@ class CloudLink(Protocol):
 
     @property
     def name(self) -> str:
-        """The installation's cloud name (``core.cloudwire.cloud_name(server_id)``)."""
+        """The installation's cloud name (``core.cloudwire.cloud_name`` of its link key)."""
 
     def start(self, target: CloudTarget, report: CloudLinkReport) -> None:
         """Begin linking (returns at once); every change of state goes to ``report``

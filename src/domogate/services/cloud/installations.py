@@ -6,10 +6,13 @@ the sender proved its key:
 
 1. the signature over ``cloudwire.link_message(nonce, the cloud's fingerprint, name)``
    (``signature_invalid``);
-2. the claim rule (``core/cloudclaims.py``): the owner links without a password; another
+2. the name must be the one derived from that key (``cloudwire.cloud_name``;
+   ``cloud_name_mismatch``): a stranger cannot claim a house's name first, nor spend the
+   name's password allowance;
+3. the claim rule (``core/cloudclaims.py``): the owner links without a password; another
    key gets ``cloud_taken``; an unclaimed name needs a password (``cloud_claim_required``)
    and, on an invite-only cloud, the operator's invitation (``cloud_not_invited``);
-3. a password attempt is charged to its source address and to the name before the
+4. a password attempt is charged to its source address and to the name before the
    password is looked at (``rate_limited`` with ``retry_after`` otherwise), then verified
    with Argon2id (``cloud_password_invalid``, audited), and refunded when right.
 """
@@ -23,6 +26,7 @@ from domogate.core import cloudwire
 from domogate.core.cloudclaims import Installation, LinkStep, link_step
 from domogate.core.throttle import BucketSpec, source_key
 from domogate.errors import (
+    CloudNameMismatch,
     CloudPasswordInvalid,
     CloudTaken,
     Conflict,
@@ -121,6 +125,10 @@ class CloudInstallations:
         if not cloudwire.verify_link(key, hello.signature, nonce, fingerprint, name):
             await self._audit.record_failure("signature_invalid", name, source)
             raise SignatureInvalid()
+        if not cloudwire.name_fits_key(name, key):  # before any claim or throttle
+            code = CloudNameMismatch.code
+            await self._audit.record_failure("link_refused", name, source, code=code)
+            raise CloudNameMismatch()
         record = await self._store.get_installation(name)
         try:
             step = link_step(

@@ -40,6 +40,7 @@ const WORDED_BY_SERVER = new Set([
   "too_slow",
   "cloud_claim_required",
   "cloud_taken",
+  "cloud_name_mismatch",
   "cloud_not_invited",
   "cloud_password_invalid",
 ]);
