@@ -21,8 +21,8 @@ from domogate.services.hashing import PasswordWorker
 from domogate.services.ports import (
     AccountStore,
     Bus,
-    Clock,
     CertificateKeeper,
+    Clock,
     CloudLink,
     IdSource,
     RandBelow,

@@ -20,6 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PINNED_ALPN = "domogate-pinned/1"
+"""The ALPN protocol name domogate's own clients offer first: they pin the server's own
+certificate, so a server that also holds a CA-trusted certificate for its cloud name
+presents its own to them (``docs/cloud-acme.md``). Never negotiated: only a marker."""
+
 MAX_HELLO = 16 * 1024  # bytes of ClientHello body (TLS's own record limit)
 MAX_RECORD = 16 * 1024  # bytes of plaintext per record (RFC 8446 §5.1: 2^14)
 RECORD_HEADER = 5

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from josepy.errors import Error as JoseError
-from josepy.jwa import ES256
-from josepy.jwk import JWK, JWKEC
 from acme import challenges, client, crypto_util, errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
+from josepy.errors import Error as JoseError
+from josepy.jwa import ES256
+from josepy.jwk import JWK, JWKEC
 
 ACME_TLS_ALPN = "acme-tls/1"
 ID_PE_ACME_IDENTIFIER = ObjectIdentifier("1.3.6.1.5.5.7.1.31")  # RFC 8737 §3

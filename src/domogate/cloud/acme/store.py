@@ -110,7 +110,9 @@ class AcmeStore:
             log.warning("ignoring the kept ACME certificate in %s: %s", self.folder, exc)
             return None
         if key.public_key() != leaf.public_key():
-            log.warning("ignoring the kept ACME certificate in %s: its key does not match", self.folder)
+            log.warning(
+                "ignoring the kept ACME certificate in %s: its key does not match", self.folder
+            )
             return None
         return HeldCertificate(host, directory, chain, key_pem, lifetime, issuer, serial)
 

@@ -244,7 +244,9 @@ class Acceptor(asyncio.AbstractServer):
         finally:
             self.loop.remove_reader(fd)
 
-    async def _handshake_only(self, slot: Slot, conn: socket.socket, context: ssl.SSLContext) -> None:
+    async def _handshake_only(
+        self, slot: Slot, conn: socket.socket, context: ssl.SSLContext
+    ) -> None:
         """A TLS handshake with ``context``, then closed: no HTTP is served on it."""
 
         def protocol() -> asyncio.Protocol:
