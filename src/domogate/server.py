@@ -145,6 +145,10 @@ def uvicorn_config(
     )
 
 
+def print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
 def announce_cloud(name: str, address: str) -> None:
     print(f"cloud enabled: linking to {address} as installation {name}", flush=True)
 
@@ -192,7 +196,9 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
         keeper: AcmeKeeper | None = None
         if not settings.insecure_http:
             link = LinkClient(data, on_start=announce_cloud, on_linked=LinkedAnnouncer())
-            keeper = AcmeKeeper(data.path / "acme", ca_bundle=settings.acme_ca_bundle)
+            keeper = AcmeKeeper(
+                data.path / "acme", ca_bundle=settings.acme_ca_bundle, announce=print_flushed
+            )
         services = await open_services(settings, data, link, keeper)
         from domogate.web.app import create_app
 

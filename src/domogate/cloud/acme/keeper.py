@@ -96,6 +96,7 @@ class AcmeKeeper:
         clock: Callable[[], datetime] = _utcnow,
         random: Callable[[], float] | None = None,
         issue: Obtain = obtain,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.store = AcmeStore(folder)
         self.ca_bundle = ca_bundle
@@ -103,6 +104,7 @@ class AcmeKeeper:
         self._clock = clock
         self._random = random or _random.SystemRandom().random
         self._issue = issue
+        self._announce = announce
         self.board = ChallengeBoard()
         self._task: asyncio.Task[None] | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -170,11 +172,9 @@ class AcmeKeeper:
         held = self.store.certificate(host, directory)
         if held is not None and usable(held.lifetime, host, self._clock()):
             self._serve(held)
-            log.info(
-                "ACME certificate for %s kept from an earlier start (serial %x, valid until %s)",
-                host,
-                held.serial,
-                held.lifetime.not_after.isoformat(),
+            self._tell(
+                f"cloud certificate for {host} kept from an earlier start: serial "
+                f"{held.serial:x}, valid until {held.lifetime.not_after.isoformat()}"
             )
         failures = 0
         last_failure: datetime | None = None
@@ -223,13 +223,9 @@ class AcmeKeeper:
                 raise RuntimeError("the new ACME certificate could not be read back")
             self._serve(fresh)
             failures, last_failure, message = 0, None, None
-            log.info(
-                "ACME certificate for %s from %s: serial %x, issuer %s, valid until %s",
-                host,
-                directory,
-                fresh.serial,
-                fresh.issuer,
-                fresh.lifetime.not_after.isoformat(),
+            self._tell(
+                f"cloud certificate for {host} issued by {fresh.issuer} ({directory}): serial "
+                f"{fresh.serial:x}, valid until {fresh.lifetime.not_after.isoformat()}"
             )
 
     async def _obtain(self, host: str, directory: str) -> Issued:
@@ -255,6 +251,11 @@ class AcmeKeeper:
             raise
         except Exception as exc:  # an unexpected answer: logged and retried like others
             raise AcmeFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _tell(self, line: str) -> None:
+        log.info("%s", line)
+        if self._announce is not None:
+            self._announce(line)
 
     def _serve(self, held: HeldCertificate) -> None:
         self._context = server_context(self.store.cert_path, self.store.key_path, ["http/1.1"])
