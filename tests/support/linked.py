@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from domogate.core.cloudwire import cloud_name
-from tests.support.cloudproc import CloudProcess
 from domogate.storage.datadir import DataDir
 from domogate.storage.projectfile.keys import set_key
+from tests.support.cloudproc import CloudProcess
 from tests.support.processes import ServerProcess, deploy_first, new_project
 from tests.support.until import wait_for
 

@@ -52,6 +52,13 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=True, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True,
+    crl_sign=True, encipher_only=False, decipher_only=False,
+)  # fmt: skip
+
+
 def make_https_identity(folder: Path) -> tuple[Path, Path, Path]:
     """A CA, and a certificate it signs for localhost and 127.0.0.1: (ca, cert, key)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -66,14 +73,7 @@ def make_https_identity(folder: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )  # fmt: skip
+        .add_extension(_CA_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -159,7 +159,7 @@ class Pebble:
         return "\n".join(parts)
 
     def start(self) -> Pebble:
-        ca, cert, key = make_https_identity(self.folder)
+        _, cert, key = make_https_identity(self.folder)
         config: dict[str, object] = {
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.management_port}",
@@ -206,7 +206,7 @@ class Pebble:
     def root_pem(self) -> bytes:
         """The root pebble issues under (management ``/roots/0``)."""
         url = f"https://127.0.0.1:{self.management_port}/roots/0"
-        with urllib.request.urlopen(url, context=self.https_context(), timeout=5) as answer:  # noqa: S310
+        with urllib.request.urlopen(url, context=self.https_context(), timeout=5) as answer:
             body: bytes = answer.read()
         return body
 
