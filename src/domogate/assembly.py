@@ -21,6 +21,7 @@ from domogate.services.hashing import PasswordWorker
 from domogate.services.ports import (
     AccountStore,
     Bus,
+    CertificateKeeper,
     Clock,
     CloudLink,
     IdSource,
@@ -51,6 +52,7 @@ def build_services(
     bus: Bus,
     deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
     cloud_link: CloudLink | None = None,
+    certificate_keeper: CertificateKeeper | None = None,
 ) -> Services:
     deps = Deps(
         settings=settings,
@@ -74,4 +76,5 @@ def build_services(
         setup_codes=setup_codes,
         deploy_before_commit=deploy_before_commit,
         cloud_link=cloud_link,
+        certificate_keeper=certificate_keeper,
     )

@@ -19,7 +19,7 @@ from domogate.bus.factory import build_bus
 from domogate.errors import AddressInUse, InvalidInput
 from domogate.services.clock import SystemClock
 from domogate.services.container import Services
-from domogate.services.ports import CloudLink
+from domogate.services.ports import CertificateKeeper, CloudLink
 from domogate.settings import ServerSettings
 from domogate.storage.datadir import DataDir
 from domogate.storage.sql import open_store
@@ -47,7 +47,10 @@ def prepare_data(settings: ServerSettings) -> tuple[DataDir, bool]:
 
 
 async def open_services(
-    settings: ServerSettings, data: DataDir, cloud_link: CloudLink | None = None
+    settings: ServerSettings,
+    data: DataDir,
+    cloud_link: CloudLink | None = None,
+    certificate_keeper: CertificateKeeper | None = None,
 ) -> Services:
     store = await open_store(data.database_url)
     before_commit: Callable[[], Awaitable[None]] | None = None
@@ -72,6 +75,7 @@ async def open_services(
         deploy_before_commit=before_commit,
         bus=build_bus(settings.bus),
         cloud_link=cloud_link,
+        certificate_keeper=certificate_keeper,
     )
 
 
@@ -141,6 +145,10 @@ def uvicorn_config(
     )
 
 
+def print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
 def announce_cloud(name: str, address: str) -> None:
     print(f"cloud enabled: linking to {address} as installation {name}", flush=True)
 
@@ -181,14 +189,17 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
     limits = connection_limits(settings)
 
     async def main() -> None:
+        from domogate.cloud.acme import AcmeKeeper
         from domogate.cloud.link import LinkClient
 
-        link = (
-            None
-            if settings.insecure_http
-            else LinkClient(data, on_start=announce_cloud, on_linked=LinkedAnnouncer())
-        )
-        services = await open_services(settings, data, link)
+        link: LinkClient | None = None
+        keeper: AcmeKeeper | None = None
+        if not settings.insecure_http:
+            link = LinkClient(data, on_start=announce_cloud, on_linked=LinkedAnnouncer())
+            keeper = AcmeKeeper(
+                data.path / "acme", ca_bundle=settings.acme_ca_bundle, announce=print_flushed
+            )
+        services = await open_services(settings, data, link, keeper)
         from domogate.web.app import create_app
 
         app = create_app(settings, services)
@@ -196,6 +207,8 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
         server = guarded_server(config, limits)
         if link is not None:
             link.on_stream = server.accept_relayed
+        if keeper is not None:
+            server.relayed_tls = keeper.choose
         try:
             await server.serve(sockets=[sock])
         finally:

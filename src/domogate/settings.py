@@ -159,6 +159,8 @@ class ServerSettings:
     trust_proxy_headers: bool = False
     bus: BusSettings = field(default_factory=BusSettings)
     connections: ConnectionLimits = field(default_factory=ConnectionLimits)
+    # Extra CAs for the ACME directory's HTTPS (``--acme-ca-bundle``; docs/cloud-acme.md).
+    acme_ca_bundle: Path | None = None
 
     @property
     def scheme(self) -> str:

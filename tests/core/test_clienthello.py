@@ -27,13 +27,17 @@ FUZZ = settings(
 )
 
 
-def client_hello(server_hostname: str | None, *, tls12: bool = False) -> bytes:
+def client_hello(
+    server_hostname: str | None, *, tls12: bool = False, alpn: list[str] | None = None
+) -> bytes:
     """The first flight of a real TLS client, as it would go on the wire."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     if tls12:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
     with pytest.raises(ssl.SSLWantReadError):
@@ -200,3 +204,53 @@ def test_any_framing_keeps_the_server_name(sizes: list[int]) -> None:
         assert isinstance(result, NotTls)
     else:
         assert result == expected
+
+
+def test_the_alpn_list_of_a_real_client_hello_in_its_order() -> None:
+    offered = ["domogate-pinned/1", "h2", "http/1.1"]
+    hello = parse_client_hello(client_hello("abc.cloud.example.org", alpn=offered))
+    assert hello == Hello("abc.cloud.example.org", tuple(offered))
+    assert parse_client_hello(client_hello("x.zone", alpn=["acme-tls/1"])) == Hello(
+        "x.zone", ("acme-tls/1",)
+    )
+    assert parse_client_hello(WITH_SNI) == Hello("abc.cloud.example.org", ())  # none offered
+
+
+def _hello_with_extensions(ext: bytes) -> bytes:
+    body = b"\x03\x03" + bytes(32) + b"\x00\x00\x02\x13\x01\x01\x00"
+    body += len(ext).to_bytes(2, "big") + ext
+    return record(b"\x01" + len(body).to_bytes(3, "big") + body)
+
+
+def _alpn_extension(list_bytes: bytes, outer_extra: bytes = b"") -> bytes:
+    inner = len(list_bytes).to_bytes(2, "big") + list_bytes + outer_extra
+    return b"\x00\x10" + len(inner).to_bytes(2, "big") + inner
+
+
+@pytest.mark.parametrize(
+    ("ext", "expected"),
+    [
+        (_alpn_extension(b"\x02h2\x08http/1.1"), ("h2", "http/1.1")),
+        (_alpn_extension(b"\x02\xffz"), ("\xffz",)),  # opaque bytes: Latin-1, never raises
+        (_alpn_extension(b""), None),  # an empty list
+        (_alpn_extension(b"\x00"), None),  # an empty name
+        (_alpn_extension(b"\x05h2"), None),  # a name longer than the list
+        (_alpn_extension(b"\x02h2", outer_extra=b"\x00"), None),  # bytes after the list
+        (_alpn_extension(b"\x02h2") * 2, None),  # the extension twice
+        (b"\x00\x10\x00\x01\x00", None),  # a list length cut short
+    ],
+)
+def test_malformed_alpn_lists_are_refused(ext: bytes, expected: tuple[str, ...] | None) -> None:
+    result = parse_client_hello(_hello_with_extensions(ext))
+    if expected is None:
+        assert isinstance(result, NotTls)
+    else:
+        assert result == Hello(None, expected)
+
+
+@FUZZ
+@given(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=6))
+def test_any_alpn_list_reads_back(names: list[bytes]) -> None:
+    listed = b"".join(len(n).to_bytes(1, "big") + n for n in names)
+    result = parse_client_hello(_hello_with_extensions(_alpn_extension(listed)))
+    assert result == Hello(None, tuple(n.decode("latin-1") for n in names))

@@ -104,9 +104,15 @@ def _existing(path: Path | None) -> Any:
         "system.cloud.fingerprint), then `ready: {json}` once it accepts connections.",
         "Installations are reached as https://NAME.ZONE[:PORT]: point a wildcard DNS record "
         "*.ZONE (and ZONE) at this machine.",
+        "With --acme-directory, linked servers get a certificate browsers trust for their "
+        "NAME.ZONE from that ACME directory (TLS-ALPN-01, answered by each server through "
+        "this relay: the public port must be 443 for a public CA); pinned clients keep "
+        "meeting each server's own certificate.",
         examples=(
             "domogate cloud serve",
             "domogate cloud serve --zone cloud.example.org --host 0.0.0.0 --port 443",
+            "domogate cloud serve --zone cloud.example.org --host 0.0.0.0 --port 443 "
+            "--acme-directory https://acme-v02.api.letsencrypt.org/directory",
             "domogate cloud serve --invite-only --cert fullchain.pem --key privkey.pem",
         ),
     ),
@@ -141,6 +147,15 @@ def serve(
     key: Path | None = typer.Option(
         None, "--key", metavar="FILE", help="Its unencrypted private key (PEM)."
     ),
+    acme_directory: str | None = typer.Option(
+        None,
+        "--acme-directory",
+        metavar="URL",
+        help="ACME directory (https://…/directory) linked servers get their NAME.ZONE "
+        "certificate from, e.g. Let's Encrypt's; default: none (servers keep their "
+        "self-signed certificate).",
+        show_default=False,
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     from dataclasses import replace
@@ -163,8 +178,25 @@ def serve(
         key=key,
         argon2=argon2_parameters_from_env(),
         connections=limits,
+        acme_directory=_acme_directory(acme_directory),
     )
     run_cloud(settings, log_level=log_level)
+
+
+def _acme_directory(url: str | None) -> str | None:
+    """``--acme-directory``: an https URL (what servers will be told), or None."""
+    if url is None or not url.strip():
+        return None
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or len(text) > 500:
+        raise InvalidInput(
+            f"--acme-directory must be an https:// URL of an ACME directory (got {text[:100]!r}),"
+            " e.g. https://acme-v02.api.letsencrypt.org/directory."
+        )
+    return text
 
 
 @app.command(

@@ -122,6 +122,17 @@ def serve(
         help="Connections per client address, IPv6 per /64 (default 256).",
         show_default=False,
     ),
+    acme_ca_bundle: Path | None = typer.Option(
+        None,
+        "--acme-ca-bundle",
+        metavar="FILE",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="PEM file of CAs to trust for the ACME directory's own HTTPS (the one the "
+        "cloud names; a test CA such as pebble's); default: the system's CA store.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the server (when no subcommand is given).
 
@@ -157,6 +168,7 @@ def serve(
         deploy_pause_s=pause,
         bus=bus_settings,
         connections=connection_limits(head_timeout, max_connections, max_connections_per_address),
+        acme_ca_bundle=acme_ca_bundle.resolve() if acme_ca_bundle else None,
     )
     run_server(settings, log_level=log_level)
 

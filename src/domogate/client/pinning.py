@@ -6,6 +6,10 @@ verification, sending nothing but a TLS handshake), checks its fingerprint again
 stores it, and from then on trusts exactly that certificate and nothing else: the stored
 certificate is the only trust anchor of :func:`pinned_ssl_context`, so a handshake with any
 other certificate fails before a single request byte is sent.
+
+Every handshake of the client offers the ALPN marker :data:`PINNED_ALPN` first (then
+``http/1.1``): a server that holds a CA-trusted certificate for its cloud name presents
+its own, pinned certificate to a hello carrying it (``docs/cloud-acme.md``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,24 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from domogate.core.clienthello import PINNED_ALPN as PINNED_ALPN  # the clients' marker
 from domogate.errors import CertificateMismatch, InvalidInput, ServerUnreachable
 from domogate.security.tls import fingerprint_of_pem, format_fingerprint
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SEPARATORS = str.maketrans("", "", ": \t\r\n-")
+
+
+class PinnedContext(ssl.SSLContext):
+    """A client context whose ALPN list always starts with :data:`PINNED_ALPN`: httpx
+    (httpcore) sets its own list (``http/1.1``) on the context before each handshake."""
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        rest = [p for p in alpn_protocols if p != PINNED_ALPN]
+        super().set_alpn_protocols([PINNED_ALPN, *(rest or ["http/1.1"])])
 
 
 def normalise_fingerprint(text: str) -> str:
@@ -90,10 +105,11 @@ def fetch_certificate(
     Verification is off: this only *reads* the certificate so that its fingerprint can be
     compared with a pin. Nothing but the TLS handshake (and its close) is sent.
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
     where = f"{host}:{port}"
     try:
         with (
@@ -128,9 +144,12 @@ def pinned_ssl_context(cert_pem: bytes) -> ssl.SSLContext:
     own anchor, so the chain check succeeds for that certificate only.
     """
     fingerprint_of_pem(cert_pem)  # fail early and clearly on garbage
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=cert_pem.decode("ascii"))
+    ctx = PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(cadata=cert_pem.decode("ascii"))
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_alpn_protocols(["http/1.1"])
     # Python ≥ 3.13 sets VERIFY_X509_STRICT by default, which rejects some self-signed leaf
     # certificates (no authority key identifier); the pin is what we rely on here.
     strict = getattr(ssl, "VERIFY_X509_STRICT", 0)

@@ -103,6 +103,7 @@ class Welcome:
     relay_text: str
     pool_key: bytes
     pool_size: int
+    acme_directory: str | None = None
 
 
 def split_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -151,7 +152,12 @@ def parse_welcome(message: dict[str, Any], name: str) -> Welcome:
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= POOL_CAP:
         raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid pool_size.")
     key = _b64(message.get("pool_key"), cloudwire.POOL_KEY_BYTES, "pool key")
-    return Welcome(name, url, relay_addr, relay, key, size)
+    acme = message.get("acme_directory")
+    if acme is not None and (
+        not isinstance(acme, str) or not acme.startswith("https://") or len(acme) > 500
+    ):
+        raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid acme_directory.")
+    return Welcome(name, url, relay_addr, relay, key, size, acme)
 
 
 def tls_context(fingerprint: str | None) -> ssl.SSLContext:
@@ -348,7 +354,12 @@ class LinkClient:
         self.pools = pools
         pools.start()
         log.info("cloud link up: %s (relay %s)", welcome.url, welcome.relay_text)
-        self._tell(CLOUD_LINKED, url=welcome.url, relay=welcome.relay_text)
+        self._tell(
+            CLOUD_LINKED,
+            url=welcome.url,
+            relay=welcome.relay_text,
+            acme_directory=welcome.acme_directory,
+        )
         if self._on_linked is not None:
             self._on_linked(welcome.url)
         try:

@@ -48,6 +48,9 @@ def b64url(raw: bytes) -> str:
 class LinkSettings:
     pool_size: int = 4
     hello_timeout_s: float = HELLO_TIMEOUT_S
+    # Told to every linked server in its welcome: where to get its cloud name's
+    # certificate by ACME (``serve --acme-directory``; docs/cloud-acme.md). None: not sent.
+    acme_directory: str | None = None
 
 
 class ControlLink:
@@ -160,6 +163,8 @@ class LinkHub:
             "pool_key": b64url(pool_key),
             "pool_size": self.settings.pool_size,
         }
+        if self.settings.acme_directory:
+            welcome["acme_directory"] = self.settings.acme_directory
         try:
             await socket.send_text(json.dumps(welcome))
         except Disconnected:

@@ -81,6 +81,7 @@ class CloudSettings:
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
     connections: ConnectionLimits = field(default_factory=cloud_connection_limits)
     pool_size: int = 4
+    acme_directory: str | None = None  # told to linked servers (docs/cloud-acme.md)
 
 
 def certificate_names(zone: str, host: str) -> list[str]:
@@ -151,7 +152,9 @@ def run_cloud(settings: CloudSettings, *, log_level: str = "info") -> None:
             installations,
             fingerprint=fingerprint,
             config=config,
-            settings=LinkSettings(pool_size=settings.pool_size),
+            settings=LinkSettings(
+                pool_size=settings.pool_size, acme_directory=settings.acme_directory
+            ),
         )
         app = CloudApi(hub, operator_token=data.operator_token)
         uv_config = uvicorn.Config(
@@ -203,6 +206,11 @@ def run_cloud(settings: CloudSettings, *, log_level: str = "info") -> None:
                 f"fingerprint: {fingerprint}",
                 f"zone: {zone}",
                 f"data folder: {data.path}",
+                *(
+                    [f"acme directory for linked servers: {settings.acme_directory}"]
+                    if settings.acme_directory
+                    else []
+                ),
             ]
         ),
         flush=True,

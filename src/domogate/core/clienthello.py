@@ -1,13 +1,16 @@
-"""The start of a TLS stream, read without consuming it: is it a ClientHello, and for
-which server name (SNI)? Pure and bounded; the relay feeds it the bytes it peeked.
+"""The start of a TLS stream, read without consuming it: is it a ClientHello, for which
+server name (SNI), offering which application protocols (ALPN)? Pure and bounded; the
+relay, and the home server for relayed connections, feed it the bytes they peeked.
 
 :func:`parse_client_hello` answers one of:
 
 - :class:`NeedMore`: a valid beginning; peek again once more bytes arrived;
 - :class:`NotTls`: not a TLS handshake starting with a ClientHello (or one larger than
   :data:`MAX_HELLO`, or spread over more than :data:`MAX_PEEK` bytes of records): close it;
-- :class:`Hello`: a complete, well-formed ClientHello and its ``server_name`` (``None``
-  without the extension).
+- :class:`Hello`: a complete, well-formed ClientHello, its ``server_name`` (``None``
+  without the extension) and its ``alpn`` protocol names in the client's order (empty
+  without the extension). A malformed server name or ALPN extension is :class:`NotTls`
+  (a TLS server would refuse it with ``decode_error`` anyway).
 
 The ClientHello may be split over several handshake records (RFC 8446 §5.1); nothing but
 handshake records may come before its end. Garbage never raises: it is :class:`NotTls`.
@@ -16,6 +19,11 @@ handshake records may come before its end. Garbage never raises: it is :class:`N
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+PINNED_ALPN = "domogate-pinned/1"
+"""The ALPN protocol name domogate's own clients offer first: they pin the server's own
+certificate, so a server that also holds a CA-trusted certificate for its cloud name
+presents its own to them (``docs/cloud-acme.md``). Never negotiated: only a marker."""
 
 MAX_HELLO = 16 * 1024  # bytes of ClientHello body (TLS's own record limit)
 MAX_RECORD = 16 * 1024  # bytes of plaintext per record (RFC 8446 §5.1: 2^14)
@@ -28,6 +36,7 @@ MAX_PEEK = MAX_HELLO + HANDSHAKE_HEADER + RECORD_HEADER * MAX_RECORDS
 _HANDSHAKE = 22
 _CLIENT_HELLO = 1
 _EXT_SERVER_NAME = 0
+_EXT_ALPN = 16
 _HOST_NAME = 0
 _MIN_BODY = 2 + 32 + 1 + 2 + 2 + 1 + 1  # version, random, ids, one suite, one compression
 
@@ -46,9 +55,11 @@ class NotTls:
 
 @dataclass(frozen=True)
 class Hello:
-    """A complete ClientHello; ``server_name`` is its SNI host name as sent, if any."""
+    """A complete ClientHello; ``server_name`` is its SNI host name as sent, if any;
+    ``alpn`` the protocol names it offers (RFC 7301), in its order, decoded as Latin-1."""
 
     server_name: str | None
+    alpn: tuple[str, ...] = ()
 
 
 NEED_MORE = NeedMore()
@@ -168,6 +179,7 @@ def _body(body: bytes) -> NotTls | Hello:
 def _extensions(r: _Reader) -> NotTls | Hello:
     seen: set[int] = set()
     server_name: str | None = None
+    alpn: tuple[str, ...] = ()
     while r.left:
         kind = r.number(2)
         data = r.vector(2)
@@ -179,7 +191,28 @@ def _extensions(r: _Reader) -> NotTls | Hello:
             if isinstance(name, NotTls):
                 return name
             server_name = name
-    return Hello(server_name)
+        elif kind == _EXT_ALPN:
+            protocols = _alpn(data)
+            if isinstance(protocols, NotTls):
+                return protocols
+            alpn = protocols
+    return Hello(server_name, alpn)
+
+
+def _alpn(data: bytes) -> tuple[str, ...] | NotTls:
+    outer = _Reader(data)
+    names = _Reader(outer.vector(2))
+    if outer.left:
+        return NotTls("bytes after the ALPN list")
+    protocols: list[str] = []
+    while names.left:
+        name = names.vector(1)
+        if not name:
+            return NotTls("an empty ALPN protocol name")
+        protocols.append(name.decode("latin-1"))
+    if not protocols:
+        return NotTls("an empty ALPN list")
+    return tuple(protocols)
 
 
 def _server_name(data: bytes) -> str | NotTls:

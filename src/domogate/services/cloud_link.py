@@ -1,18 +1,34 @@
 """The link to the cloud as a use case: started when the deployed project enables the
 cloud, restarted or stopped at once when a deploy changes or disables it, and its state
-(:class:`~domogate.services.ports.CloudLinkState`) published to admins as an event."""
+(:class:`~domogate.services.ports.CloudLinkState`) published to admins as an event.
+
+When the link is up and the cloud told an ACME directory, the certificate keeper is asked
+to keep a certificate for the cloud name (the host of the welcome's URL); a welcome
+without a directory, a disabled or released link stop it. A link that is down for a
+while leaves it running: the certificate held stays served, renewals retry."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from urllib.parse import urlsplit
 
 from domogate.core.project import SystemOptions
-from domogate.services.events import CloudLinkChanged, Event, EventHub, ProjectChanged
+from domogate.services.events import (
+    CloudCertificateChanged,
+    CloudLinkChanged,
+    Event,
+    EventHub,
+    ProjectChanged,
+)
 from domogate.services.ports import (
+    CERT_NONE,
     CLOUD_DISABLED,
     CLOUD_LINKED,
+    CLOUD_RELEASED,
+    CertificateKeeper,
+    CloudCertificate,
     CloudLink,
     CloudLinkState,
     CloudTarget,
@@ -33,10 +49,20 @@ def target_of(system: SystemOptions) -> CloudTarget | None:
 class CloudLinkService:
     """Holds the link's state; follows the deployed project."""
 
-    def __init__(self, project: ProjectState, events: EventHub, link: CloudLink | None) -> None:
+    def __init__(
+        self,
+        project: ProjectState,
+        events: EventHub,
+        link: CloudLink | None,
+        keeper: CertificateKeeper | None = None,
+    ) -> None:
         self._project = project
         self._events = events
         self._link = link
+        self._keeper = keeper
+        self._kept: tuple[str, str] | None = None  # (host, directory) being kept
+        self._certificate = CloudCertificate(CERT_NONE)
+        self._keeper_stops: set[asyncio.Task[None]] = set()
         self._target: CloudTarget | None = None
         self._state = CloudLinkState(CLOUD_DISABLED, name=link.name if link else None)
         self._switching: asyncio.Task[None] | None = None
@@ -45,6 +71,11 @@ class CloudLinkService:
     @property
     def state(self) -> CloudLinkState:
         return self._state
+
+    @property
+    def certificate(self) -> CloudCertificate:
+        """The cloud name's ACME certificate (state ``none`` without a directory)."""
+        return self._certificate
 
     @property
     def name(self) -> str | None:
@@ -77,6 +108,11 @@ class CloudLinkService:
         if self._link is not None and self._target is not None:
             await self._link.stop()
         self._target = None
+        if self._keeper is not None:
+            self._kept = None
+            await self._keeper.stop()
+        for task in list(self._keeper_stops):
+            await task
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ProjectChanged):
@@ -113,3 +149,32 @@ class CloudLinkService:
             return
         self._state = state
         self._events.publish(CloudLinkChanged(state))
+        self._follow_certificate(state)
+
+    def _follow_certificate(self, state: CloudLinkState) -> None:
+        if self._keeper is None:
+            return
+        if state.status == CLOUD_LINKED:
+            host = urlsplit(state.url).hostname if state.url else None
+            if host and state.acme_directory:
+                wanted = (host, state.acme_directory)
+                if wanted != self._kept:
+                    self._kept = wanted
+                    self._keeper.keep(host, state.acme_directory, self._report_certificate)
+                return
+        elif state.status not in (CLOUD_DISABLED, CLOUD_RELEASED):
+            return  # connecting, error: keep what is held, renewals retry
+        if self._kept is not None:
+            self._kept = None
+            task = asyncio.get_running_loop().create_task(self._keeper.stop())
+            self._keeper_stops.add(task)
+            task.add_done_callback(self._keeper_stops.discard)
+            self._report_certificate(CloudCertificate(CERT_NONE))
+
+    def _report_certificate(self, certificate: CloudCertificate) -> None:
+        if certificate == self._certificate:
+            return
+        if self._kept is None and certificate.state != CERT_NONE:
+            return  # a late report of a keeper being stopped
+        self._certificate = certificate
+        self._events.publish(CloudCertificateChanged(certificate))

@@ -17,7 +17,7 @@ from domogate.services.events import EventHub
 from domogate.services.expiry import ExpiryJob
 from domogate.services.maintenance import MaintenanceService
 from domogate.services.objects import ObjectsService
-from domogate.services.ports import Bus, Clock, CloudLink, SetupCodes
+from domogate.services.ports import Bus, CertificateKeeper, Clock, CloudLink, SetupCodes
 from domogate.services.project_state import ProjectState
 from domogate.services.service_password import ServicePasswordGuard
 from domogate.settings import ServerSettings
@@ -32,11 +32,12 @@ class Services:
         setup_codes: SetupCodes,
         deploy_before_commit: Callable[[], Awaitable[None]] | None = None,
         cloud_link: CloudLink | None = None,
+        certificate_keeper: CertificateKeeper | None = None,
     ) -> None:
         self._d = deps
         guard = ServicePasswordGuard(deps, setup_codes)
         self.auth = AuthService(deps)
-        self.cloud = CloudLinkService(deps.project, deps.events, cloud_link)
+        self.cloud = CloudLinkService(deps.project, deps.events, cloud_link, certificate_keeper)
         self.clients = ClientsService(deps, self.auth, self.cloud)
         self.deploy = DeployService(deps, guard, before_commit=deploy_before_commit)
         self.maintenance = MaintenanceService(deps, guard, self.auth)

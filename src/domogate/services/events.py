@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from domogate.services.ports import BusStatus, CloudLinkState
+    from domogate.services.ports import BusStatus, CloudCertificate, CloudLinkState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ class CloudLinkChanged:
     state: CloudLinkState
 
 
+@dataclass(frozen=True)
+class CloudCertificateChanged:
+    """The cloud name's ACME certificate changed state (``services.cloud.certificate``)."""
+
+    certificate: CloudCertificate
+
+
 Event = (
     ClientsChanged
     | ProjectChanged
@@ -56,6 +63,7 @@ Event = (
     | ObjectStateChanged
     | BusStatusChanged
     | CloudLinkChanged
+    | CloudCertificateChanged
 )
 Listener = Callable[[Event], None]
 

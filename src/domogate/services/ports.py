@@ -234,9 +234,47 @@ class CloudLinkState:
     relay: str | None = None  # HOST:PORT clients dial for it, once linked
     code: str | None = None  # why it is in error (the cloud's code, or the link's own)
     message: str | None = None
+    # The ACME directory the cloud told (its welcome's ``acme_directory``), once linked.
+    acme_directory: str | None = None
 
 
 CloudLinkReport = Callable[[CloudLinkState], None]
+
+
+# ``cloud/acme/`` implements :class:`CertificateKeeper`: a CA-trusted certificate for the
+# cloud name, obtained by ACME (TLS-ALPN-01 through the relay) and renewed.
+CERT_NONE, CERT_OBTAINING, CERT_VALID, CERT_FAILED = "none", "obtaining", "valid", "failed"
+
+
+@dataclass(frozen=True)
+class CloudCertificate:
+    """The cloud name's ACME certificate, as shown to admins.
+
+    ``state``: ``none`` (no ACME directory told: the self-signed certificate is served),
+    ``obtaining`` (no certificate yet, asking), ``valid`` (held and served to browsers;
+    ``message`` set when its last renewal failed), ``failed`` (none held, the last attempt
+    failed: the self-signed certificate is served meanwhile, ``message`` says why)."""
+
+    state: str
+    host: str | None = None  # NAME.ZONE
+    issuer: str | None = None  # the issuer's distinguished name (RFC 4514)
+    not_after: datetime | None = None
+    message: str | None = None
+
+
+CertificateReport = Callable[[CloudCertificate], None]
+
+
+class CertificateKeeper(Protocol):
+    """Obtains and renews the cloud name's certificate; retries with backoff on its own."""
+
+    def keep(self, host: str, directory: str, report: CertificateReport) -> None:
+        """Keep a certificate for ``host`` from the ACME directory at ``directory`` from
+        now on (returns at once; the same pair again changes nothing); every change of
+        state goes to ``report`` on the event loop."""
+
+    async def stop(self) -> None:
+        """Stop asking and serving the certificate (the files stay)."""
 
 
 class CloudLink(Protocol):

@@ -1,5 +1,12 @@
 """The accept loop on one listening socket: counts a connection from ``accept`` (before
-any TLS work), hands it to its protocol or refuses it, pauses when files run short."""
+any TLS work), hands it to its protocol or refuses it, pauses when files run short.
+
+Connections that came through the cloud's relay (:meth:`Acceptor.accept_relayed`) may get
+another certificate than the server's own: when :attr:`Acceptor.relayed_tls` is set, their
+ClientHello is peeked first (``MSG_PEEK``, nothing consumed, within the slot's deadline)
+and its server name and ALPN list are handed to it (``docs/cloud-acme.md``). Connections
+accepted on the server's own port never are: they pay nothing for it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,10 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from domogate.core.clienthello import MAX_PEEK, Hello, NeedMore, parse_client_hello
 from domogate.core.throttle import source_key
 from domogate.web.connections.gate import ConnectionGate, Slot
 from domogate.web.connections.refusal import REFUSAL_TIMEOUT_S, RefusalProtocol, refusal_response
@@ -22,6 +31,27 @@ log = logging.getLogger("domogate.connections")
 SSL_SHUTDOWN_TIMEOUT_S = 5.0  # asyncio waits 30 s for a peer's close_notify by default
 ACCEPT_PAUSE_S = 0.1  # when accept() itself fails for want of file descriptors
 _ACCEPT_ERRORS_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+@dataclass(frozen=True)
+class TlsChoice:
+    """The TLS a relayed connection gets instead of the server's own: ``context``; with
+    ``handshake_only`` the connection is closed once the handshake is done (an ACME
+    TLS-ALPN-01 validation: no HTTP)."""
+
+    context: ssl.SSLContext
+    handshake_only: bool = False
+
+
+RelayedTls = Callable[[Hello], TlsChoice | None]
+"""Chooses the TLS of a relayed connection from its ClientHello; None: the server's own."""
+
+
+class _HandshakeOnly(asyncio.Protocol):
+    """Closes the connection as soon as its TLS handshake is done."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 class Acceptor(asyncio.AbstractServer):
@@ -48,6 +78,7 @@ class Acceptor(asyncio.AbstractServer):
         self._resume: asyncio.TimerHandle | None = None
         self._warned = False
         self.refusal = refusal_response()
+        self.relayed_tls: RelayedTls | None = None
 
     # asyncio.AbstractServer
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -159,10 +190,83 @@ class Acceptor(asyncio.AbstractServer):
         task.add_done_callback(functools.partial(self._connected, slot))
 
     async def _serve(self, slot: Slot, conn: socket.socket, addr: Any) -> None:
-        """What an admitted connection gets: TLS and HTTP (the relay sorts it first)."""
+        """What an admitted connection gets: TLS and HTTP (the relay sorts it first; a
+        relayed one may get another certificate, see the module's docstring)."""
+        choose = self.relayed_tls
+        if slot.relayed_from is not None and choose is not None and self.ssl is not None:
+            hello = await self._peek_hello(conn)
+            choice = choose(hello) if hello is not None else None
+            if choice is not None and choice.handshake_only:
+                await self._handshake_only(slot, conn, choice.context)
+                return
+            if choice is not None:
+                await self._connect(slot, conn, choice.context)
+                return
         await self._connect(slot, conn)
 
-    async def _connect(self, slot: Slot, conn: socket.socket) -> None:
+    async def _peek_hello(self, conn: socket.socket) -> Hello | None:
+        """The ClientHello waiting on ``conn``, read without consuming it; None when the
+        bytes are no ClientHello or the peer closed first (the handshake then fails as
+        usual). ``SO_RCVLOWAT`` wakes us only once more bytes than already seen arrived."""
+        seen = 0
+        try:
+            while True:
+                await self._readable(conn)
+                try:
+                    data = conn.recv(MAX_PEEK, socket.MSG_PEEK)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    return None
+                if len(data) <= seen:  # EOF
+                    return None
+                seen = len(data)
+                verdict = parse_client_hello(data)
+                if not isinstance(verdict, NeedMore):
+                    return verdict if isinstance(verdict, Hello) else None
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, seen + 1)
+        finally:
+            if seen:
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+
+    async def _readable(self, conn: socket.socket) -> None:
+        ready: asyncio.Future[None] = self.loop.create_future()
+        fd = conn.fileno()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self.loop.add_reader(fd, wake)
+        try:
+            await ready
+        finally:
+            self.loop.remove_reader(fd)
+
+    async def _handshake_only(
+        self, slot: Slot, conn: socket.socket, context: ssl.SSLContext
+    ) -> None:
+        """A TLS handshake with ``context``, then closed: no HTTP is served on it."""
+
+        def protocol() -> asyncio.Protocol:
+            slot.sock = None
+            return _HandshakeOnly()
+
+        try:
+            await self.loop.connect_accepted_socket(
+                protocol,
+                conn,
+                ssl=context,
+                ssl_handshake_timeout=2 * self.gate.limits.head_timeout_s + 1,
+                ssl_shutdown_timeout=1.0,
+            )
+        finally:
+            slot.release()
+
+    async def _connect(
+        self, slot: Slot, conn: socket.socket, context: ssl.SSLContext | None = None
+    ) -> None:
         def protocol() -> asyncio.Protocol:
             slot.sock = None  # asyncio's transport owns the socket from here
             return self.protocol_factory(slot)
@@ -171,7 +275,7 @@ class Acceptor(asyncio.AbstractServer):
         await self.loop.connect_accepted_socket(
             protocol,
             conn,
-            ssl=self.ssl,
+            ssl=context or self.ssl,
             # A backstop only: the slot's deadline closes it first.
             ssl_handshake_timeout=2 * self.gate.limits.head_timeout_s + 1 if tls else None,
             ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT_S if tls else None,

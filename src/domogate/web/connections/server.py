@@ -13,7 +13,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
 
 from domogate.settings import ConnectionLimits
-from domogate.web.connections.acceptor import Acceptor
+from domogate.web.connections.acceptor import Acceptor, RelayedTls
 from domogate.web.connections.gate import ConnectionGate, Slot
 from domogate.web.connections.limits import (
     EffectiveLimits,
@@ -51,6 +51,9 @@ class GuardedServer(uvicorn.Server):
         )
         self.gate = ConnectionGate(self.limits)
         self.acceptors: list[Acceptor] = []
+        # How relayed connections choose their certificate (the ACME keeper's ``choose``);
+        # given to the accept loops at startup. None: the server's own, always.
+        self.relayed_tls: RelayedTls | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if not sockets:
@@ -75,6 +78,7 @@ class GuardedServer(uvicorn.Server):
             for sock in sockets
         ]
         for acceptor in acceptors:
+            acceptor.relayed_tls = self.relayed_tls
             acceptor.start()
         self.acceptors = acceptors
         self.servers = cast(list[asyncio.base_events.Server], acceptors)
