@@ -28,7 +28,8 @@ def enable_cloud(project: Path, cloud: CloudProcess, password: str = CLOUD_PASSW
 
 
 def server_cloud_name(server: ServerProcess) -> str:
-    return cloud_name(DataDir(server.data).server_id)
+    """The installation's cloud name: ``cloudwire.cloud_name`` of the server's link key."""
+    return cloud_name(DataDir(server.data).cloud_key().public_key())
 
 
 def info(server: ServerProcess) -> dict[str, Any]:
