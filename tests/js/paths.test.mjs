@@ -15,6 +15,7 @@ import {
   offeredPaths,
   PROBE_AGAIN,
   PROBE_EVERY,
+  SUSPECT_AFTER,
   withinBound,
 } from "../../src/domogate/web/static/js/paths.js";
 
@@ -101,4 +102,14 @@ test("one failed probe starts the count again", () => {
 test("a command is sent (or sent again) only within COMMAND_BOUND of being asked", () => {
   assert.equal(withinBound(0, COMMAND_BOUND), true);
   assert.equal(withinBound(0, COMMAND_BOUND + 1), false);
+});
+
+test("a greeted channel silent for SUSPECT_AFTER is suspect before it is dead", () => {
+  const watch = new ChannelWatch(0);
+  assert.equal(watch.suspect(5000), false); // never greeted: only HELLO_WITHIN counts
+  watch.heard(0, true);
+  assert.equal(watch.suspect(SUSPECT_AFTER), false);
+  assert.equal(watch.suspect(SUSPECT_AFTER + 1), true);
+  assert.equal(watch.dead(SUSPECT_AFTER + 1), false);
+  assert.ok(SUSPECT_AFTER < DEAD_AFTER);
 });

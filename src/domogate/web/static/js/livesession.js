@@ -7,7 +7,7 @@
 import { api, serverNow, setApiBase } from "./api.js";
 import { Live } from "./live.js";
 import { BackToLocal, ChannelWatch, COMMAND_BOUND, PING_EVERY, PROBE_TIMEOUT, withinBound } from "./paths.js";
-import { logoutAt, session, signInWithDevice } from "./session.js";
+import { adoptSession, deviceSession, logoutAt, session, signInWithDevice } from "./session.js";
 import { mergeStates, setBus, setClients, setCloud, setObjectState, setPath, state } from "./state.js";
 import { FIRST_RECONNECT_DELAY, needsNewSession, nextReconnectDelay, refreshDelay } from "./timing.js";
 
@@ -15,6 +15,7 @@ let live = null; // the channel in use (a Live with .path and .watch)
 let ready = false; // it said hello
 let started = false; // signed in and meant to stay connected
 let switching = null; // the path a switch is moving to
+let warm = null; // a cloud session and channel made ready while local is suspect
 const pending = new Map(); // command id → {message, queuedAt, sentOn, resolve, timers}
 let commandSeq = 0;
 let refreshTimer = null;
@@ -53,7 +54,7 @@ export function beginLive() {
   started = true;
   scheduleRefresh();
   clearInterval(healthTimer);
-  healthTimer = setInterval(checkHealth, PING_EVERY / 2);
+  healthTimer = setInterval(checkHealth, PING_EVERY / 5);
 }
 
 /** Signed out: no more renewal, no reconnection, no switch, the channel closed. */
@@ -64,6 +65,7 @@ export function stopLive() {
   clearTimeout(reconnectTimer);
   clearTimeout(probeTimer);
   clearInterval(healthTimer);
+  dropWarm();
   if (live) live.close();
   live = null;
   ready = false;
@@ -181,9 +183,16 @@ function onClose(channel, code, error) {
   pathLost(code);
 }
 
-/** Every PING_EVERY / 2: a channel that went silent is dead (the Wi-Fi is gone). */
+/** Every PING_EVERY / 5: a channel silent for SUSPECT_AFTER has the cloud made ready;
+ * silent for DEAD_AFTER, it is dead (the Wi-Fi is gone). */
 function checkHealth() {
-  if (!started || switching || !live || !live.watch.dead(Date.now())) return;
+  if (!started || switching || !live) return;
+  const now = Date.now();
+  if (!live.watch.dead(now)) {
+    if (live.watch.suspect(now)) warmUp();
+    else if (warm) dropWarm(); // local answers again
+    return;
+  }
   const dead = live;
   live = null;
   ready = false;
@@ -238,6 +247,7 @@ async function reconnect(code) {
 async function switchTo(target, code) {
   switching = target;
   setPath({ switching: target });
+  if (target === "cloud" && adoptWarm()) return;
   try {
     const auth = await signInWithDevice({ origin: originOf(target) });
     if (!auth) throw Object.assign(new Error("no device key"), { code: "session_ended" });
@@ -254,6 +264,68 @@ async function switchTo(target, code) {
   setApiBase(originOf(target));
   scheduleRefresh();
   open(target); // its hello ends the switch
+}
+
+// --- the cloud made ready while local is suspect ---------------------------------------
+
+/** Sign in on the cloud and open its channel without using it yet (its messages are
+ * kept): if local dies, the switch only has to adopt it. */
+async function warmUp() {
+  if (warm || !route.failover || route.current !== "local" || !route.cloud) return;
+  const w = { channel: null, auth: null, buffer: [] };
+  warm = w;
+  try {
+    w.auth = await deviceSession(originOf("cloud"));
+  } catch {
+    w.auth = null; // the switch signs in again itself
+  }
+  if (warm !== w) {
+    if (w.auth) logoutAt(originOf("cloud"), w.auth.session.token);
+    return;
+  }
+  if (!w.auth) return;
+  const channel = new Live({
+    onMessage: (message) => {
+      if (live === channel) return onMessage(channel, message);
+      channel.watch.heard(Date.now(), message.type === "hello");
+      w.buffer.push(message);
+    },
+    onClose: (code, error) => {
+      channel.lost = true;
+      if (live === channel) onClose(channel, code, error);
+    },
+  });
+  channel.path = "cloud";
+  channel.watch = new ChannelWatch(Date.now());
+  w.channel = channel;
+  channel.connect(w.auth.session.token, originOf("cloud"));
+}
+
+/** Local answered again: the ready cloud session and channel are not needed. */
+function dropWarm() {
+  const w = warm;
+  warm = null;
+  if (!w) return;
+  if (w.channel) w.channel.close();
+  if (w.auth) logoutAt(originOf("cloud"), w.auth.session.token);
+}
+
+/** Switch to the ready cloud channel, if there is one that still works. */
+function adoptWarm() {
+  const w = warm;
+  if (!w?.channel || w.channel.lost) {
+    dropWarm();
+    return false;
+  }
+  warm = null;
+  adoptSession(w.auth);
+  route.current = "cloud";
+  setApiBase(originOf("cloud"));
+  scheduleRefresh();
+  live = w.channel;
+  ready = false;
+  for (const message of w.buffer) onMessage(w.channel, message); // its hello ends the switch
+  return true;
 }
 
 // --- back to local ----------------------------------------------------------------

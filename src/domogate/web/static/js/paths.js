@@ -5,7 +5,8 @@
 
 export const PING_EVERY = 500; // the live channel is pinged this often…
 export const DEAD_AFTER = 1500; // …and dead after this long without any message
-export const HELLO_WITHIN = 3000; // a new channel that has not said hello by then is dead
+export const SUSPECT_AFTER = 1000; // silent this long: the other path is made ready
+export const HELLO_WITHIN = 2000; // a new channel that has not said hello by then is dead
 export const PROBE_EVERY = 3000; // on cloud: local is asked this often…
 export const PROBE_AGAIN = 250; // …then this often once it answers…
 export const BACK_AFTER = 1000; // …and the page goes back after this long of good answers
@@ -65,6 +66,11 @@ export class ChannelWatch {
   heard(now, isHello = false) {
     this.lastHeard = now;
     if (isHello) this.greeted = true;
+  }
+
+  /** Suspect: greeted, then silent for SUSPECT_AFTER (time to make the other path ready). */
+  suspect(now) {
+    return this.greeted && now - this.lastHeard > SUSPECT_AFTER;
   }
 
   /** Dead: no hello within HELLO_WITHIN of opening, or silent for DEAD_AFTER since. */

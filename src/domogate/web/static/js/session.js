@@ -62,16 +62,27 @@ async function signedChallenge(record, origin) {
  * current one belongs to the path being left); the answer becomes the session.
  */
 export async function signInWithDevice({ origin } = {}) {
+  const auth = await deviceSession(origin);
+  return auth ? adopt(auth) : null;
+}
+
+/** A device sign-in answer that does not become the session yet (see adoptSession):
+ * at `origin` a new session of that path, else a renewal of the current one. */
+export async function deviceSession(origin) {
   const record = await storedDevice();
   if (!record?.deviceId || !record.privateKey) return null;
   const proof = await signedChallenge(record, origin);
   // With a session still open, this is a renewal: the server allows it even when the
   // project turns automatic authentication off (only a new start must ask).
-  const auth = await api("POST", "/api/auth/device", {
+  return api("POST", "/api/auth/device", {
     body: proof,
     token: origin === undefined ? session.token || undefined : undefined,
     origin,
   });
+}
+
+/** Make a sign-in answer (deviceSession's) the session. */
+export function adoptSession(auth) {
   return adopt(auth);
 }
 
