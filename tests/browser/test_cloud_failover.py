@@ -123,7 +123,14 @@ def test_a_local_page_moves_to_the_cloud_and_back_and_revoking_it_signs_it_out(
         ch.local.cut()
         cut_at = time.monotonic()
         light.click()
-        expect(light).to_have_attribute("aria-checked", "true", timeout=5_000)
+        # Polled by the page itself (every frame), not by expect's widening intervals.
+        page.wait_for_function(
+            "(name) => document.querySelector(`[role=switch][aria-label=\"${name}\"]`)"
+            ".getAttribute('aria-checked') === 'true'",
+            arg=LIGHT,
+            polling="raf",
+            timeout=5_000,
+        )
         took = time.monotonic() - cut_at
         assert took < 2.0, f"the command took {took:.2f} s to come back through the cloud"
         assert tab.live_url() == cloud_ws
