@@ -125,7 +125,7 @@ def test_a_local_page_moves_to_the_cloud_and_back_and_revoking_it_signs_it_out(
         light.click()
         # Polled by the page itself (every frame), not by expect's widening intervals.
         page.wait_for_function(
-            "(name) => document.querySelector(`[role=switch][aria-label=\"${name}\"]`)"
+            '(name) => document.querySelector(`[role=switch][aria-label="${name}"]`)'
             ".getAttribute('aria-checked') === 'true'",
             arg=LIGHT,
             polling="raf",
