@@ -271,6 +271,19 @@ class MethodNotAllowed(DomogateError):
     http_status = 405
 
 
+class OriginRefused(DomogateError):
+    """A browser request (or live channel) from a page that is not one of this server's
+    own origins (``web/origins.py``): refused before anything else is read."""
+
+    code = "origin_refused"
+    default_message = (
+        "This page's origin is not one of this server's own; open the app from the "
+        "server's own address or its cloud name."
+    )
+    http_status = 403
+    ws_close = 4400
+
+
 # --- the cloud: refusals of a control link (docs/cloud.md) ---------------------------
 
 

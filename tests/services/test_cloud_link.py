@@ -10,38 +10,10 @@ from pathlib import Path
 from domogate.core import joinlink
 from domogate.services.context import RequestContext
 from domogate.services.events import CloudLinkChanged, Event
-from domogate.services.ports import CloudLinkReport, CloudLinkState, CloudTarget
+from tests.support.memorylink import MemoryLink
 from tests.support.services_env import SERVICE_PASSWORD, make_env, project_data
 
 CLOUD = {"enabled": True, "address": "127.0.0.1:7443", "password": "cloud-pw"}
-
-
-class MemoryLink:
-    def __init__(self) -> None:
-        self.started: list[CloudTarget] = []
-        self.stopped = 0
-        self.report: CloudLinkReport | None = None
-
-    @property
-    def name(self) -> str:
-        return "abcdefghijklmnop"
-
-    def start(self, target: CloudTarget, report: CloudLinkReport) -> None:
-        self.started.append(target)
-        self.report = report
-
-    async def stop(self) -> None:
-        self.stopped += 1
-        self.report = None
-
-    def linked(self) -> None:
-        assert self.report is not None
-        self.report(
-            CloudLinkState(
-                "linked", name=self.name, url="https://abcdefghijklmnop.localhost:7443",
-                relay="127.0.0.1:7443",
-            )
-        )  # fmt: skip
 
 
 async def _redeploy(env, **system) -> None:  # type: ignore[no-untyped-def]

@@ -118,6 +118,7 @@ def test_the_codes_clients_see_are_kept() -> None:
         "forbidden": e.Forbidden,
         "rate_limited": e.RateLimited,
         "method_not_allowed": e.MethodNotAllowed,
+        "origin_refused": e.OriginRefused,
         "cloud_claim_required": e.CloudClaimRequired,
         "cloud_taken": e.CloudTaken,
         "cloud_not_invited": e.CloudNotInvited,

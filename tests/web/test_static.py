@@ -17,7 +17,6 @@ STRICT_CSP = {
     "default-src": {"'self'"},
     "script-src": {"'self'"},
     "style-src": {"'self'"},
-    "connect-src": {"'self'"},
     "frame-ancestors": {"'none'"},
     "base-uri": {"'none'"},
     "form-action": {"'self'"},
@@ -31,8 +30,14 @@ def assert_strict_csp(csp: str, where: str) -> None:
         directives[name] = set(sources)
     for name, sources in STRICT_CSP.items():
         assert directives.get(name) == sources, (where, name, csp)
+    # connect-src: the page's own origin, and the server's other own origins by name
+    # (web/origins.py), never a wildcard or a scheme alone.
+    connect = directives.get("connect-src", set())
+    assert "'self'" in connect, (where, csp)
+    for source in connect - {"'self'"}:
+        assert re.fullmatch(r"(https|wss|http|ws)://[a-z0-9.\-\[\]:]+", source), (where, csp)
     assert directives.get("img-src", set()) <= {"'self'", "data:", "blob:"}, (where, csp)
-    assert set(directives) <= set(STRICT_CSP) | {"img-src"}, (where, csp)
+    assert set(directives) <= set(STRICT_CSP) | {"img-src", "connect-src"}, (where, csp)
 
 
 async def test_pages_and_assets_have_their_media_types_and_headers(live: Live) -> None:

@@ -18,20 +18,18 @@ from domogate.web.api import build_router
 from domogate.web.limits import BodyLimit, SessionGate
 from domogate.web.live import LIVE_PATH, LiveFirst, LiveHub
 from domogate.web.maintenance import build_maintenance_router
+from domogate.web.origins import OriginGuard, OwnOrigins, content_security_policy
 from domogate.web.static_files import static_router
 
 log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
+"""Sent on every answer, with the CSP (``web/origins.py``: its ``connect-src`` names the
+server's other own origins, so it is built per request)."""
 
 
 HSTS = (b"strict-transport-security", b"max-age=31536000")
@@ -51,8 +49,9 @@ PUBLIC_WITH_BODY = frozenset(
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, origins: OwnOrigins) -> None:
         self.app = app
+        self.origins = origins
         self.headers = SECURITY_HEADERS + ([HSTS] if https else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +61,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
+                csp = content_security_policy(self.origins.others(scope))
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"content-security-policy", csp),
+                    *self.headers,
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -85,7 +89,8 @@ def asgi_entry(app: FastAPI) -> ASGIApp:
 def create_app(
     settings: ServerSettings, services: Services, *, run_background: bool = True
 ) -> FastAPI:
-    hub = LiveHub(services)
+    origins = OwnOrigins(settings, services)
+    hub = LiveHub(services, origins)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -122,8 +127,9 @@ def create_app(
         """A live session, or a live maintenance session (its routes check which)."""
         return services.auth.is_live_token(token) or services.maintenance.is_live_token(token)
 
-    # Outermost first: headers on every answer, then bodies bounded, then strangers' bodies
-    # refused unread. Callers without a session get small bodies only.
+    # Outermost first: headers on every answer, other origins refused, then bodies
+    # bounded, then strangers' bodies refused unread. Callers without a session get small
+    # bodies only.
     unauthenticated = {path: settings.max_unauthenticated_body_bytes for path in PUBLIC_WITH_BODY}
     app.add_middleware(SessionGate, is_live_token=is_live_token, public=PUBLIC_WITH_BODY)
     app.add_middleware(
@@ -131,5 +137,6 @@ def create_app(
         default=settings.max_body_bytes,
         per_path={**unauthenticated, "/api/deploy": settings.max_deploy_bytes},
     )
-    app.add_middleware(SecurityHeaders, https=not settings.insecure_http)
+    app.add_middleware(OriginGuard, origins=origins)  # other origins: refused, body unread
+    app.add_middleware(SecurityHeaders, https=not settings.insecure_http, origins=origins)
     return app

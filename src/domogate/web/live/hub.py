@@ -8,14 +8,21 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
 import domogate.web.live.protocol as protocol
 from domogate.core.accounts import ConnectionPath
 from domogate.core.throttle import source_key
-from domogate.errors import DomogateError, InvalidInput, TooManyConnections, Unauthenticated
+from domogate.errors import (
+    DomogateError,
+    InvalidInput,
+    OriginRefused,
+    TooManyConnections,
+    Unauthenticated,
+)
 from domogate.services.container import Services
 from domogate.services.context import Caller, RequestContext
 from domogate.services.events import (
@@ -35,9 +42,17 @@ from domogate.web.views import clients_json
 log = logging.getLogger(__name__)
 
 
+class OriginCheck(Protocol):
+    """What the hub needs to refuse a handshake from another origin
+    (``web.origins.OwnOrigins``)."""
+
+    def refused(self, scope: Mapping[str, Any]) -> str | None: ...
+
+
 class LiveHub:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, origins: OriginCheck | None = None) -> None:
         self.services = services
+        self.origins = origins
         self.connections: set[Connection] = set()
         self._clients_dirty = False
         self._flush_task: asyncio.Task[None] | None = None
@@ -179,6 +194,9 @@ class LiveHub:
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The raw ASGI endpoint of ``/api/ws``."""
         if (await receive())["type"] != "websocket.connect":
+            return
+        if self.origins is not None and self.origins.refused(scope) is not None:
+            await self._refuse_origin(scope, send)
             return
         await send({"type": "websocket.accept"})
         client = scope.get("client")
@@ -370,6 +388,19 @@ class LiveHub:
             reply["ok"] = False
             reply["error"] = DomogateError().to_dict()
         conn.push(reply)
+
+    @staticmethod
+    async def _refuse_origin(scope: Scope, send: Send) -> None:
+        """Refuse the upgrade itself: 403 with the error as JSON where the server can send
+        an HTTP answer to a WebSocket request, else a close before accepting (403 too)."""
+        error = OriginRefused()
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = json.dumps({"error": error.to_dict()}).encode()
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
 
     @staticmethod
     async def _refuse_busy(socket: RawSocket, message: str) -> None:

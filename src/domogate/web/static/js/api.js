@@ -1,5 +1,6 @@
 // HTTP calls to the server. Errors become ApiError with the server's stable code;
-// a network failure is the code "unreachable".
+// a network failure is the code "unreachable". Calls go to the API base: the page's own
+// origin unless the page moved to its other path (livesession.js, setApiBase).
 
 export class ApiError extends Error {
   constructor(code, message, details = {}, status = 0) {
@@ -11,6 +12,17 @@ export class ApiError extends Error {
 }
 
 let skewMs = 0;
+let base = ""; // "" = the page's own origin; else "https://host[:port]"
+
+/** Where API calls and the live channel go from now on ("" or null: the page's origin). */
+export function setApiBase(origin) {
+  base = origin && origin !== location.origin ? origin : "";
+}
+
+/** The API base's origin (the page's own when none was set). */
+export function apiOrigin() {
+  return base || location.origin;
+}
 
 /** The server's clock as this browser best knows it (from answers' Date headers). */
 export function serverNow() {
@@ -24,18 +36,21 @@ function noteServerDate(res) {
   else if (Number.isFinite(date)) skewMs = 0;
 }
 
-export async function api(method, path, { body, token } = {}) {
+/** `origin` sends this one call elsewhere ("" = the page's own); `timeoutMs` bounds it. */
+export async function api(method, path, { body, token, origin, timeoutMs } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let res;
   try {
-    res = await fetch(path, {
+    const at = origin === undefined ? base : origin && origin !== location.origin ? origin : "";
+    res = await fetch(at + path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
+      signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
     });
   } catch (err) {
     throw new ApiError("unreachable", String(err?.message ? err.message : err));
@@ -64,7 +79,7 @@ export async function api(method, path, { body, token } = {}) {
 export async function apiBlob(path, token) {
   let res;
   try {
-    res = await fetch(path, {
+    res = await fetch(base + path, {
       headers: { Authorization: `Bearer ${token}` },
       cache: "no-store",
       credentials: "omit",

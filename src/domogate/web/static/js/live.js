@@ -1,4 +1,9 @@
-// The live channel /api/ws: the token goes in the first message, never in the URL.
+// The live channel /api/ws: the token goes in the first message, never in the URL. One
+// Live is one connection to one origin (the API base's, or the one given); it pings often
+// so that livesession.js can tell a dead path (paths.js) from a quiet one.
+
+import { apiOrigin } from "./api.js";
+import { PING_EVERY } from "./paths.js";
 
 export class Live {
   constructor({ onMessage, onClose }) {
@@ -9,10 +14,13 @@ export class Live {
     this.pingTimer = null;
   }
 
-  connect(token) {
+  /** Open to `origin` (default: the API base) and sign in with `token`. */
+  connect(token, origin = apiOrigin()) {
     this.close();
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/api/ws`);
+    const url = new URL("/api/ws", origin);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    this.origin = new URL(origin).origin;
+    const ws = new WebSocket(url.href);
     this.ws = ws;
     this.lastError = null;
     ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token }));
@@ -34,7 +42,7 @@ export class Live {
       this.onClose(event.code, this.lastError);
     };
     clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.send({ type: "ping" }), 25000);
+    this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_EVERY);
   }
 
   get open() {

@@ -1,14 +1,16 @@
-// The domogate web client's start-up: the join link, automatic sign-in or the popup,
-// loading the project, and what happens when the session ends. The pieces: shell.js
-// (page and views), livesession.js (live channel), state.js, router.js.
+// The domogate web client's start-up: the join link, the path (by the policy, or asked
+// when automatic connection is off), automatic sign-in or the popup, loading the project,
+// and what happens when the session ends. The pieces: shell.js (page and views),
+// livesession.js (live channel and failover), paths.js (path rules), state.js, router.js.
 
 import { api } from "./api.js";
 import { authIsOpen, closeAuth, openAuth } from "./auth.js";
 import { clear, h } from "./dom.js";
 import { initI18n, t } from "./i18n.js";
 import { joinLinkProblem, parseJoinLink } from "./joinlink.js";
-import { beginLive, configureLive, connectLive, stopLive } from "./livesession.js";
+import { beginLive, configureLive, connectLive, stopLive, usePaths } from "./livesession.js";
 import { errorMessage } from "./messages.js";
+import { mustAsk, offeredPaths, PROBE_TIMEOUT } from "./paths.js";
 import {
   automaticEnabled,
   dropSession,
@@ -30,8 +32,46 @@ const root = document.getElementById("app");
 function readJoinFragment() {
   const join = parseJoinLink(location.pathname, location.hash);
   // Take the OTP out of the address bar and the history at once.
-  if (join) history.replaceState(null, "", "/");
+  if (join) {
+    join.fragment = location.hash.slice(1);
+    history.replaceState(null, "", "/");
+  }
   return join;
+}
+
+/** Whether `origin` answers GET /api/info within PROBE_TIMEOUT (a Promise<boolean>). */
+function answers(origin) {
+  return api("GET", "/api/info", { origin, timeoutMs: PROBE_TIMEOUT }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Ask the person which path (pathchoice.js); without that module, the first of local
+ * then cloud that answers. Each of `local`/`cloud` is an origin or null (not offered). */
+async function askPath({ local, cloud }) {
+  const probes = { local: local ? answers(local) : null, cloud: cloud ? answers(cloud) : null };
+  let choosePath = null;
+  try {
+    ({ choosePath } = await import("./pathchoice.js"));
+  } catch {
+    choosePath = null;
+  }
+  if (choosePath) return choosePath(probes);
+  if (probes.local && (await probes.local)) return "local";
+  return probes.cloud ? "cloud" : "local";
+}
+
+/** A join link opened with automatic connection off, carrying both paths: the person
+ * picks one; the OTP is redeemed on that path's origin only (this page goes there with
+ * the fragment, and does not redeem it itself). True when the page is leaving. */
+async function joinElsewhere(join) {
+  if (session.info.automatic_connection !== false || !join.local || !join.cloud || join.asked) return false;
+  const path = await askPath({ local: join.local, cloud: join.cloud });
+  const target = path === "local" ? join.local : join.cloud;
+  if (target === location.origin) return false;
+  location.replace(`${target}/join#${join.fragment}&asked=1`);
+  return true;
 }
 
 async function boot(pendingJoin = null) {
@@ -46,6 +86,10 @@ async function boot(pendingJoin = null) {
     return;
   }
   document.title = session.info.name ? `${session.info.name} · domogate` : "domogate";
+  if (join?.otp && (await joinElsewhere(join))) return;
+  const offered = offeredPaths(session.info, location.origin);
+  const path = join?.otp || !mustAsk(session.info, offered) ? offered.start : await askPath(offered);
+  usePaths(offered, path);
   if (join?.otp) {
     const error = joinLinkProblem(join, session.serverId, otpEnabled());
     openAuth({ mode: "otp", otp: join.otp, error, onSignedIn: enterApp });

@@ -60,6 +60,8 @@ export function errorMessage(error) {
   if (code === "invalid_input" || code === "conflict") {
     return t("error.invalid_input", { message: error.message || "" });
   }
+  // A page opened from an address that is not one of the server's own (web/origins.py).
+  if (code === "origin_refused") return t("failover.origin_refused");
   if (KNOWN.has(code)) return t(`error.${code}`);
   if (WORDED_BY_SERVER.has(code)) return t("error.unknown", { message: error.message || code });
   return t("error.unknown", { message: error?.message || code });

@@ -16,7 +16,7 @@ export const session = {
 };
 
 export async function fetchInfo() {
-  session.info = await api("GET", "/api/info");
+  session.info = await api("GET", "/api/info", { origin: "" }); // always the page's own
   session.serverId = session.info.server_id;
   return session.info;
 }
@@ -47,26 +47,48 @@ export async function storedDevice() {
   }
 }
 
-/** A fresh challenge signed with this browser's device key. */
-async function signedChallenge(record) {
-  const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId } });
+/** A fresh challenge signed with this browser's device key (asked at `origin`, default
+ * the API base). */
+async function signedChallenge(record, origin) {
+  const issued = await api("POST", "/api/auth/challenge", { body: { device_id: record.deviceId }, origin });
   const message = `domogate-sign-in\n${session.serverId}\n${record.deviceId}\n${issued.challenge}`;
   const signature = await keys.sign(record.privateKey, message);
   return { device_id: record.deviceId, challenge: issued.challenge, signature };
 }
 
-/** Sign in with this browser's device key; null when it has none for this server. */
-export async function signInWithDevice() {
+/**
+ * Sign in with this browser's device key; null when it has none for this server.
+ * `origin` signs in on another path (a new session bound to it: no token is sent, the
+ * current one belongs to the path being left); the answer becomes the session.
+ */
+export async function signInWithDevice({ origin } = {}) {
+  const auth = await deviceSession(origin);
+  return auth ? adopt(auth) : null;
+}
+
+/** A device sign-in answer that does not become the session yet (see adoptSession):
+ * at `origin` a new session of that path, else a renewal of the current one. */
+export async function deviceSession(origin) {
   const record = await storedDevice();
   if (!record?.deviceId || !record.privateKey) return null;
-  const proof = await signedChallenge(record);
+  const proof = await signedChallenge(record, origin);
   // With a session still open, this is a renewal: the server allows it even when the
   // project turns automatic authentication off (only a new start must ask).
-  const auth = await api("POST", "/api/auth/device", {
+  return api("POST", "/api/auth/device", {
     body: proof,
-    token: session.token || undefined,
+    token: origin === undefined ? session.token || undefined : undefined,
+    origin,
   });
+}
+
+/** Make a sign-in answer (deviceSession's) the session. */
+export function adoptSession(auth) {
   return adopt(auth);
+}
+
+/** End a session of another path (best effort: the path may be gone). */
+export async function logoutAt(origin, token) {
+  if (token) await api("POST", "/api/auth/logout", { token, origin, timeoutMs: 2000 }).catch(() => undefined);
 }
 
 /** Password login or OTP redemption; enrols a new device key for this browser. */
