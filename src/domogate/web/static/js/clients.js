@@ -8,6 +8,7 @@ import { clear, download, h, icon, modal } from "./dom.js";
 import { qrFileBase } from "./format.js";
 import { formatTime, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
+import { clientPaths } from "./pathview.js";
 import { session } from "./session.js";
 import { on, setClients, state } from "./state.js";
 
@@ -242,7 +243,13 @@ function clientRow(c) {
           "ul",
           { class: "devices" },
           live.map((d) =>
-            h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name),
+            h(
+              "li",
+              { "data-device": d.id },
+              h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }),
+              h("span", { class: "device-name", text: d.name }),
+              h("span", { class: `device-state ${d.online ? "on" : ""}`, text: deviceState(d) }),
+            ),
           ),
         )
       : h("span", { class: "muted", text: "—" }),
@@ -284,9 +291,22 @@ function clientRow(c) {
       "data-label": t("col.last_seen"),
       text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—",
     }),
-    h("td", { "data-label": t("col.path"), text: c.path ? t(`path.${c.path}`) : "—" }),
+    h("td", {
+      "data-label": t("col.path"),
+      class: "path-cell",
+      text:
+        clientPaths(c)
+          .map((p) => t(`path.${p}`))
+          .join(", ") || "—",
+    }),
     h("td", { class: "actions-cell" }, actions),
   );
+}
+
+// "Online · Cloud", "Offline · Local": each device's presence and (last) path, in words.
+function deviceState(d) {
+  const state = t(d.online ? "status.Online" : "status.Offline");
+  return d.path ? t("path.device", { state, path: t(`path.${d.path}`) }) : state;
 }
 
 // --- dialogs --------------------------------------------------------------------------
