@@ -152,8 +152,9 @@ function renderBus() {
 }
 
 // The path chip: "Local" or "Cloud" (an icon and the word, never colour alone), and
-// "Switching to Cloud…" while a switch is under way. A status region: a screen reader
-// reads "Connection: Local" and each change.
+// "Switching to Cloud…" while a switch is under way (phones show "Cloud…" and the turning
+// icon). A status region: a screen reader reads "Connection: Local" and each change, in
+// the long form on every screen.
 function renderPath() {
   if (!parts.path) return;
   const chip = session.user ? chipOf(state.path, session.path, session.info) : null;
@@ -170,7 +171,7 @@ function renderPath() {
     pathIcon(kind),
     h("span", { class: "sr-only", text: t("path.chip") }),
     h("span", { class: "path-long", text: long }),
-    h("span", { class: "path-short", text: short }),
+    h("span", { class: "path-short", "aria-hidden": "true", text: short }),
   );
   parts.path.title = chip.switching
     ? t("path.switching_title", { from: chip.path ? t(`path.${chip.path}`) : "—", path: target })
