@@ -246,9 +246,14 @@ function clientRow(c) {
             h(
               "li",
               { "data-device": d.id },
-              h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }),
+              h("span", {
+                class: `dot ${d.online ? "on" : ""}`,
+                role: "img",
+                "aria-label": t(d.online ? "status.Online" : "status.Offline"),
+                title: t(d.online ? "status.Online" : "status.Offline"),
+              }),
               h("span", { class: "device-name", text: d.name }),
-              h("span", { class: `device-state ${d.online ? "on" : ""}`, text: deviceState(d) }),
+              d.path ? h("span", { class: `device-path ${d.online ? "on" : ""}`, text: t(`path.${d.path}`) }) : null,
             ),
           ),
         )
@@ -301,12 +306,6 @@ function clientRow(c) {
     }),
     h("td", { class: "actions-cell" }, actions),
   );
-}
-
-// "Online · Cloud", "Offline · Local": each device's presence and (last) path, in words.
-function deviceState(d) {
-  const state = t(d.online ? "status.Online" : "status.Offline");
-  return d.path ? t("path.device", { state, path: t(`path.${d.path}`) }) : state;
 }
 
 // --- dialogs --------------------------------------------------------------------------
