@@ -8,6 +8,7 @@ import { clear, download, h, icon, modal } from "./dom.js";
 import { qrFileBase } from "./format.js";
 import { formatTime, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
+import { clientPaths } from "./pathview.js";
 import { session } from "./session.js";
 import { on, setClients, state } from "./state.js";
 
@@ -242,7 +243,18 @@ function clientRow(c) {
           "ul",
           { class: "devices" },
           live.map((d) =>
-            h("li", {}, h("span", { class: `dot ${d.online ? "on" : ""}`, "aria-hidden": "true" }), d.name),
+            h(
+              "li",
+              { "data-device": d.id },
+              h("span", {
+                class: `dot ${d.online ? "on" : ""}`,
+                role: "img",
+                "aria-label": t(d.online ? "status.Online" : "status.Offline"),
+                title: t(d.online ? "status.Online" : "status.Offline"),
+              }),
+              h("span", { class: "device-name", text: d.name }),
+              d.path ? h("span", { class: `device-path ${d.online ? "on" : ""}`, text: t(`path.${d.path}`) }) : null,
+            ),
           ),
         )
       : h("span", { class: "muted", text: "—" }),
@@ -284,7 +296,14 @@ function clientRow(c) {
       "data-label": t("col.last_seen"),
       text: c.status === "Online" ? t("row.now") : formatTime(c.last_seen) || "—",
     }),
-    h("td", { "data-label": t("col.path"), text: c.path ? t(`path.${c.path}`) : "—" }),
+    h("td", {
+      "data-label": t("col.path"),
+      class: "path-cell",
+      text:
+        clientPaths(c)
+          .map((p) => t(`path.${p}`))
+          .join(", ") || "—",
+    }),
     h("td", { class: "actions-cell" }, actions),
   );
 }

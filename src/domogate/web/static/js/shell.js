@@ -1,6 +1,6 @@
-// The signed-in page around the views: the top bar (project name and version, connection
-// and bus status, Advanced settings, the user menu), the main area that shows the router's
-// view, and toasts.
+// The signed-in page around the views: the top bar (project name and version, connection,
+// the path chip (Local / Cloud / switching), bus and cloud-link status, Advanced settings,
+// the user menu), the main area that shows the router's view, and toasts.
 
 import { advancedView } from "./advanced.js";
 import { auditView } from "./audit.js";
@@ -8,6 +8,8 @@ import { clientsView } from "./clients.js";
 import { clear, h, icon } from "./dom.js";
 import { availableLanguages, currentLanguage, setLanguage, t } from "./i18n.js";
 import { liveOpen, sendCommand } from "./livesession.js";
+import { pathIcon } from "./pathchoice.js";
+import { chipOf } from "./pathview.js";
 import { dropCards, projectView } from "./projectview.js";
 import { currentView, onNavigate, parentOf, settleView, show } from "./router.js";
 import { session } from "./session.js";
@@ -25,6 +27,7 @@ export function configureShell({ onSignOut }) {
 onNavigate(() => render());
 on("bus", () => renderBus());
 on("cloud", () => renderCloud());
+on("path", () => renderPath());
 document.addEventListener("click", (event) => {
   if (parts.closeMenu) parts.closeMenu(event);
 });
@@ -35,9 +38,10 @@ export function render() {
   const p = state.project;
   const view = settleView(Boolean(session.user?.admin));
   parts.connection = h("span", { class: "conn", role: "status" });
+  parts.path = h("span", { class: "path-chip", role: "status", hidden: true });
   parts.bus = h("span", { class: "bus-state", hidden: true });
   parts.cloud = h("span", { class: "bus-state cloud-state", hidden: true });
-  const actions = h("div", { class: "top-actions" }, parts.connection, parts.bus, parts.cloud);
+  const actions = h("div", { class: "top-actions" }, parts.connection, parts.path, parts.bus, parts.cloud);
   if (session.user?.admin) {
     actions.append(
       h(
@@ -73,6 +77,7 @@ export function render() {
   parts.main = h("main", { id: "main", tabindex: "-1" });
   parts.toasts = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
   root.append(h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, parts.main, parts.toasts);
+  renderPath();
   renderBus();
   renderCloud();
   setConnection(liveOpen());
@@ -144,6 +149,33 @@ function renderBus() {
   const text = bus.connected ? t("bus.up", { adapter: bus.adapter }) : t("bus.down", { adapter: bus.adapter });
   clear(parts.bus).append(h("span", { class: "label", text }));
   parts.bus.title = bus.detail ? `${text} — ${bus.detail}` : text;
+}
+
+// The path chip: "Local" or "Cloud" (an icon and the word, never colour alone), and
+// "Switching to Cloud…" while a switch is under way (phones show "Cloud…" and the turning
+// icon). A status region: a screen reader reads "Connection: Local" and each change, in
+// the long form on every screen.
+function renderPath() {
+  if (!parts.path) return;
+  const chip = session.user ? chipOf(state.path, session.path, session.info) : null;
+  parts.path.hidden = !chip;
+  if (!chip) return;
+  const kind = chip.switching ? "switching" : chip.path;
+  parts.path.className = `path-chip ${kind}`;
+  parts.path.dataset.path = chip.path || "";
+  parts.path.dataset.switching = chip.switching || "";
+  const target = chip.switching ? t(`path.${chip.switching}`) : "";
+  const long = chip.switching ? t("path.switching", { path: target }) : t(`path.${chip.path}`);
+  const short = chip.switching ? t("path.switching_short", { path: target }) : long;
+  clear(parts.path).append(
+    pathIcon(kind),
+    h("span", { class: "sr-only", text: t("path.chip") }),
+    h("span", { class: "path-long", text: long }),
+    h("span", { class: "path-short", "aria-hidden": "true", text: short }),
+  );
+  parts.path.title = chip.switching
+    ? t("path.switching_title", { from: chip.path ? t(`path.${chip.path}`) : "—", path: target })
+    : t(`path.${chip.path}_title`);
 }
 
 function renderCloud() {
