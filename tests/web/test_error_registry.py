@@ -121,6 +121,7 @@ def test_the_codes_clients_see_are_kept() -> None:
         "origin_refused": e.OriginRefused,
         "cloud_claim_required": e.CloudClaimRequired,
         "cloud_taken": e.CloudTaken,
+        "cloud_name_mismatch": e.CloudNameMismatch,
         "cloud_not_invited": e.CloudNotInvited,
         "cloud_password_invalid": e.CloudPasswordInvalid,
         "too_slow": e.TooSlow,
