@@ -95,8 +95,9 @@ async def test_an_admin_on_the_cloud_path_gets_the_servers_local_url(tmp_path: P
         )
         away = await env.auth.authenticate(auth.token, ctx)
         # asked on the cloud URL: the link's local URL is the server's, not the cloud's
-        issued = await env.clients.add_client(away, base_url=CLOUD_URL, name="gus")
-        assert joinlink.parse(issued.join_link).base_url == "https://10.77.0.2:7551"
+        for asked in (CLOUD_URL, "https://abcdefghijklmnop.cloud.example"):
+            issued = await env.clients.add_client(away, base_url=asked)
+            assert joinlink.parse(issued.join_link).base_url == "https://10.77.0.2:7551"
         assert env.services.local_url() == "https://10.77.0.2:7551"
     finally:
         await env.services.close()
