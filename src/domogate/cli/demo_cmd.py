@@ -175,8 +175,9 @@ def register(app: typer.Typer) -> None:
         """Run a demo server: demo project, an admin login and a fresh OTP with its QR code.
 
         Then, in another terminal: `domogate connect JOIN_LINK --name YOU` and
-        `domogate clients list` with the admin's config. On a phone: `domogate demo --host
-        0.0.0.0`, then scan the QR code (the phone on the same network as this machine).
+        `domogate clients list` with the admin's config.
+
+        On a phone on the same network: `domogate demo --host 0.0.0.0`, then scan the QR code.
         """
         from domogate.cli.env import argon2_parameters_from_env
         from domogate.core.lanaddress import check_advertise
