@@ -9,14 +9,17 @@ import secrets
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from cryptography import x509
 
 from domogate.assembly import build_services
 from domogate.bus.factory import build_bus
+from domogate.core.lanaddress import choose, is_wildcard
 from domogate.errors import AddressInUse, InvalidInput
+from domogate.lanprobe import Probe, lan_candidates
 from domogate.services.clock import SystemClock
 from domogate.services.container import Services
 from domogate.services.ports import CertificateKeeper, CloudLink
@@ -37,13 +40,56 @@ class OpenedServer:
     first_start: bool
 
 
+def with_lan_addresses(settings: ServerSettings, probe: Probe = lan_candidates) -> ServerSettings:
+    """``settings`` with this machine's LAN addresses when it listens on every address and
+    no ``--advertise`` is given (join links then carry one: ``core/lanaddress.py``)."""
+    if settings.advertise or not is_wildcard(settings.host):
+        return settings
+    return replace(settings, lan_candidates=tuple(probe()))
+
+
 def prepare_data(settings: ServerSettings) -> tuple[DataDir, bool]:
+    """The data folder, created if need be; a new certificate names the advertised address
+    too (an existing certificate is never replaced: its fingerprint is pinned)."""
     data = DataDir(settings.data_dir)
     hosts = ["localhost", "127.0.0.1", "::1"]
-    if settings.host not in hosts and settings.host not in ("0.0.0.0", "::"):  # noqa: S104
-        hosts.append(settings.host)
+    at_start = choose(
+        settings.host, advertise=settings.advertise, lan_candidates=settings.lan_candidates
+    )
+    for host in (settings.host, at_start.host):
+        if host not in hosts and not is_wildcard(host):
+            hosts.append(host)
     first = data.initialise(hostnames=hosts)
     return data, first
+
+
+def certificate_names(cert_pem: bytes) -> list[str]:
+    """The DNS names and IP addresses of a certificate's subjectAltName."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = list(san.get_values_for_type(x509.DNSName))
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def advertised_lines(services: Services, data: DataDir) -> str:
+    """What join links carry and why; and, when the certificate does not name that
+    address, that a browser will ask once to accept it (pinned clients do not mind)."""
+    chosen = services.advertised()
+    lines = [chosen.describe()]
+    if not services.settings.insecure_http:
+        names = [n.lower() for n in certificate_names(data.certificate_pem())]
+        if chosen.host.strip("[]").lower() not in names:
+            lines.append(
+                f"  the certificate does not name {chosen.host} (its fingerprint stays the "
+                "same): a browser opening the link asks once to accept it, as for any "
+                "self-signed certificate; check the fingerprint. `domogate connect` pins "
+                "the fingerprint and does not ask."
+            )
+    return "\n".join(lines)
 
 
 async def open_services(
@@ -105,7 +151,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def banner(settings: ServerSettings, data: DataDir, first_start: bool) -> str:
-    lines = [f"domogate server listening on {settings.local_url()}"]
+    where = settings.local_url()
+    if is_wildcard(settings.host):
+        where += " (every address of this machine)"
+    lines = [f"domogate server listening on {where}"]
     if not settings.insecure_http:
         lines.append(f"TLS certificate SHA-256 fingerprint: {data.fingerprint}")
     lines.append(f"server id: {data.server_id}")
@@ -184,6 +233,7 @@ def guarded_server(config: uvicorn.Config, limits: EffectiveLimits) -> GuardedSe
 
 
 def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
+    settings = with_lan_addresses(settings)
     data, first = prepare_data(settings)
     sock = bind_socket(settings.host, settings.port)
     limits = connection_limits(settings)
@@ -200,6 +250,8 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
                 data.path / "acme", ca_bundle=settings.acme_ca_bundle, announce=print_flushed
             )
         services = await open_services(settings, data, link, keeper)
+        await services.load_project()  # for the project's server.address (start loads it too)
+        print(advertised_lines(services, data), flush=True)
         from domogate.web.app import create_app
 
         app = create_app(settings, services)

@@ -161,6 +161,10 @@ class ServerSettings:
     connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     # Extra CAs for the ACME directory's HTTPS (``--acme-ca-bundle``; docs/cloud-acme.md).
     acme_ca_bundle: Path | None = None
+    # The address join links and paths.local carry (core/lanaddress.py): --advertise, and
+    # this machine's LAN addresses found at start when listening on every address.
+    advertise: str | None = None
+    lan_candidates: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:

@@ -125,13 +125,18 @@ class Env:
 
 
 async def make_env(
-    tmp_path: Path, deploy: bool = True, cloud_link: CloudLink | None = None, **system: Any
+    tmp_path: Path,
+    deploy: bool = True,
+    cloud_link: CloudLink | None = None,
+    server_settings: dict[str, Any] | None = None,
+    **system: Any,
 ) -> Env:
+    """Services on a SQLite file; ``server_settings``: fields of ``ServerSettings``."""
     clock = FakeClock()
     setup = FakeSetupCodes()
     db = tmp_path / "domogate.db"
     store = await open_store(f"sqlite+aiosqlite:///{db}")
-    settings = ServerSettings(data_dir=tmp_path, argon2=CHEAP)
+    settings = ServerSettings(data_dir=tmp_path, argon2=CHEAP, **(server_settings or {}))
     bus = RecordingBus()
     services = build_services(
         settings=settings,

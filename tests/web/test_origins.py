@@ -141,3 +141,26 @@ async def test_the_live_channel_refuses_the_upgrade_from_another_origin(live: Li
     async with websockets.connect(live.ws_url) as ws:  # no Origin: a Python client
         await ws.send(json.dumps({"type": "auth", "token": auth["session"]["token"]}))
         assert json.loads(await ws.recv())["type"] == "hello"
+
+
+async def test_the_advertised_lan_origin_is_own_when_listening_on_every_address(
+    tmp_path: Path,
+) -> None:
+    """A page loaded from the LAN address a join link carries (``--host 0.0.0.0``) may
+    use the API from there (and, through the relay, from the cloud origin)."""
+    every = "0.0.0.0"  # noqa: S104 - what --host says
+    env = await make_env(
+        tmp_path, server_settings={"host": every, "lan_candidates": ("10.77.0.2",)}
+    )
+    server, task, url, _ = await start_live(env)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            lan = f"https://10.77.0.2:{env.services.settings.port}"
+            r = await http.get("/api/info", headers={"Origin": lan})
+            assert r.status_code == 200 and r.headers["access-control-allow-origin"] == lan
+            r = await http.get("/api/info", headers={"Origin": "https://10.77.0.3:7550"})
+            assert r.status_code == 403
+    finally:
+        server.should_exit = True
+        await task
+        await env.services.close()

@@ -151,7 +151,20 @@ def register(app: typer.Typer) -> None:
     @app.command("demo", cls=ReportingCommand)
     def demo(
         port: int = typer.Option(7550, "--port", min=1, max=65535, help="TCP port."),
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        host: str = typer.Option(
+            "127.0.0.1",
+            "--host",
+            help="Address to listen on; 0.0.0.0 (every address) to open the join link or "
+            "scan the QR code on a phone on the same network.",
+        ),
+        advertise: str | None = typer.Option(
+            None,
+            "--advertise",
+            metavar="ADDRESS",
+            help="Address the join link and QR code carry (default with --host 0.0.0.0: "
+            "this machine's LAN address).",
+            show_default=False,
+        ),
         data: Path | None = typer.Option(
             None, "--data", help="Keep the demo's data in this folder (default: temporary)."
         ),
@@ -163,8 +176,11 @@ def register(app: typer.Typer) -> None:
 
         Then, in another terminal: `domogate connect JOIN_LINK --name YOU` and
         `domogate clients list` with the admin's config.
+
+        On a phone on the same network: `domogate demo --host 0.0.0.0`, then scan the QR code.
         """
         from domogate.cli.env import argon2_parameters_from_env
+        from domogate.core.lanaddress import check_advertise
         from domogate.settings import ServerSettings
 
         temp = None
@@ -177,6 +193,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             insecure_http=insecure_http,
             argon2=argon2_parameters_from_env(),
+            advertise=None if advertise is None else check_advertise(advertise),
         )
 
         def _terminate(signum: int, frame: object) -> None:
@@ -196,6 +213,7 @@ def register(app: typer.Typer) -> None:
 async def _run_demo(settings: Any) -> None:
 
     from domogate.server import (
+        advertised_lines,
         banner,
         bind_socket,
         connection_limits,
@@ -203,11 +221,13 @@ async def _run_demo(settings: Any) -> None:
         open_services,
         prepare_data,
         uvicorn_config,
+        with_lan_addresses,
     )
     from domogate.services.context import Caller, RequestContext
     from domogate.services.sessions import Session
     from domogate.web.app import create_app
 
+    settings = with_lan_addresses(settings)
     data, first = prepare_data(settings)
     sock = bind_socket(settings.host, settings.port)
     services = await open_services(settings, data)
@@ -226,9 +246,10 @@ async def _run_demo(settings: Any) -> None:
         assert admin is not None
         now = services.clock.now()
         caller = Caller(Session("demo", admin.id, "demo", ctx.path, "demo", now, now), admin, ctx)
-        issued = await services.clients.add_client(caller, base_url=settings.local_url())
-        url = settings.local_url()
+        url = services.local_url()
+        issued = await services.clients.add_client(caller, base_url=url)
         print(banner(settings, data, first))
+        print(advertised_lines(services, data))
         print(
             "\n"
             f"Demo project 'Demo house' deployed (version {services.project.version}).\n"

@@ -22,6 +22,8 @@ app = App(
         "Run the server, or maintain its data folder locally.\n\n"
         "Without a subcommand it runs the server:\n\n"
         "  domogate server --data /var/lib/domogate --host 0.0.0.0\n\n"
+        "With --host 0.0.0.0 join links carry an address phones on the network can reach "
+        "(the project's server.address, else this machine's LAN address, or --advertise).\n\n"
         "At its first start it creates the data folder (database, secret, TLS certificate) "
         "and prints the setup code that authorises the first `domogate deploy`."
     ),
@@ -51,7 +53,19 @@ def serve(
     ctx: typer.Context,
     data: Path | None = DataOpt,
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to listen on (loopback unless told otherwise)."
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on (loopback unless told otherwise; 0.0.0.0: every address, "
+        "for phones on the network).",
+    ),
+    advertise: str | None = typer.Option(
+        None,
+        "--advertise",
+        metavar="ADDRESS",
+        help="Address join links, QR codes and paths.local carry (default: the --host "
+        "address; with --host 0.0.0.0 the project's server.address, else this machine's "
+        "LAN address).",
+        show_default=False,
     ),
     port: int = typer.Option(7550, "--port", min=1, max=65535, help="TCP port."),
     bus: str = typer.Option(
@@ -141,6 +155,7 @@ def serve(
     if ctx.invoked_subcommand is not None:
         return
     from domogate.cli.env import argon2_parameters_from_env
+    from domogate.core.lanaddress import check_advertise
     from domogate.server import run_server
     from domogate.settings import BusSettings, ServerSettings
 
@@ -169,6 +184,7 @@ def serve(
         bus=bus_settings,
         connections=connection_limits(head_timeout, max_connections, max_connections_per_address),
         acme_ca_bundle=acme_ca_bundle.resolve() if acme_ca_bundle else None,
+        advertise=None if advertise is None else check_advertise(advertise),
     )
     run_server(settings, log_level=log_level)
 

@@ -21,8 +21,10 @@ from domogate.core.accounts import (
 )
 from domogate.core.joinlink import JoinLink
 from domogate.core.names import clean_name
+from domogate.core.project import ConnectionPolicy
 from domogate.core.times import iso
 from domogate.errors import Conflict, InvalidInput, NotFound, OtpDisabled
+from domogate.services import addresses
 from domogate.services.auth import AuthService
 from domogate.services.cloud_link import CloudLinkService
 from domogate.services.context import Caller
@@ -210,6 +212,7 @@ class ClientsService:
             )
         allowed = self._parse_paths(paths)
         validity = self._validity(valid_for)
+        base_url = self._local_base(caller, base_url)
         async with self._issuing:
             await self._require_room_for_an_otp(now)
             return await self._add_client(
@@ -265,6 +268,7 @@ class ClientsService:
             raise Conflict("This user is revoked; add a new user instead.")
         now = self._d.clock.now()
         validity = self._validity(valid_for)
+        base_url = self._local_base(caller, base_url)
         async with self._issuing:
             await self._require_room_for_an_otp(now, replacing_for=user.id)
             issued = await self._issue(user, validity, base_url, now)
@@ -330,7 +334,8 @@ class ClientsService:
         for o in await self._d.store.pending_otps():
             if o.user_id == user_id and o.is_live(now) and o.sealed is not None:
                 user = await self._d.store.get_user(user_id)
-                return self._join_link(self._d.sealer.open(o.sealed), base_url, user)
+                local = self._local_base(caller, base_url)
+                return self._join_link(self._d.sealer.open(o.sealed), local, user)
         raise NotFound("This client has no pending one-time password.")
 
     async def expire_due(self) -> int:
@@ -394,13 +399,24 @@ class ClientsService:
             join_link=self._join_link(canonical, base_url, user),
         )
 
+    def _local_base(self, caller: Caller, asked_on: str) -> str:
+        """The server's local URL for a join link asked for on ``asked_on``: the request's
+        own URL on the local path (the advertised address instead of loopback or a
+        wildcard); on the cloud path, the server's advertised local URL."""
+        if caller.context.path is ConnectionPath.CLOUD:
+            return addresses.local_url(self._d.settings, self._d.project)
+        return addresses.join_base(self._d.settings, self._d.project, asked_on)
+
     def _join_link(self, canonical: str, base_url: str, user: User | None) -> str:
-        """The join link; it carries the cloud URL and relay when ``user`` may use the
-        cloud and the link is up (a newcomer outside the house can join)."""
+        """The join link from the server's local URL ``base_url``; it carries the cloud URL
+        and relay when ``user`` may use the cloud and the link is up (a newcomer outside
+        the house can join), and has the cloud URL as its own origin when the policy
+        uses the cloud too (``core/joinlink.py``: the cloud form)."""
         project = self._d.project.project
         external = None
         name = None
         cloud = user is not None and ConnectionPath.CLOUD in user.allowed_paths
+        policy = self._d.project.system.cloud.connection_policy
         if project is not None:
             name = project.name
             if project.server.external_address:
@@ -414,6 +430,7 @@ class ClientsService:
             server_name=name,
             cloud_url=self._cloud.url if cloud else None,
             cloud_relay=self._cloud.relay if cloud else None,
+            prefer_cloud=cloud and policy is not ConnectionPolicy.LOCAL,
         ).to_url()
 
     def _validity(self, valid_for: timedelta | None) -> timedelta:

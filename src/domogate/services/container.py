@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from domogate.core.lanaddress import Advertised
+from domogate.services import addresses
 from domogate.services.audit import AuditLog
 from domogate.services.auth import AuthService
 from domogate.services.clients import ClientsService
@@ -79,8 +81,20 @@ class Services:
     def audit(self) -> AuditLog:
         return self._d.audit
 
+    def advertised(self) -> Advertised:
+        """The address join links and ``paths.local`` carry, and why (``core/lanaddress.py``)."""
+        return addresses.advertised(self._d.settings, self._d.project)
+
+    def local_url(self) -> str:
+        """The server's local URL for others to dial (``scheme://ADVERTISED:PORT``)."""
+        return addresses.local_url(self._d.settings, self._d.project)
+
     async def hash_password(self, password: str) -> str:
         return await self._d.passwords.hash(password)
+
+    async def load_project(self) -> None:
+        """Read the deployed project (:meth:`start` does it too)."""
+        await self._d.project.load(self._d.store)
 
     async def start(self) -> None:
         """Load the deployed project, start the bus and the cloud link (the server's

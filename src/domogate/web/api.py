@@ -202,11 +202,11 @@ def base_url_of(request: Request) -> str:
 
 
 def local_url_of(request: Request, services: Services) -> str:
-    """The server's local URL: the one asked on, when asked locally; else what the
-    server listens on."""
+    """The server's local URL: the one asked on, when asked locally; else the address
+    the server advertises (``services/addresses.py``: not 0.0.0.0)."""
     if path_of_scope(request.scope) is ConnectionPath.LOCAL:
         return base_url_of(request)
-    return services.settings.local_url()
+    return services.local_url()
 
 
 async def current_caller(request: Request) -> Caller:

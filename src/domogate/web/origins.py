@@ -124,10 +124,13 @@ class OwnOrigins:
 
     def fixed(self) -> list[str]:
         """Local and cloud origins, whatever the request: listen URL (unless a wildcard),
-        the project's ``server.address:port``, the cloud URL while linked."""
+        the advertised local URL (what join links carry), the project's
+        ``server.address:port``, the cloud URL while linked."""
         found: list[str | None] = []
         if self.settings.host not in _WILDCARD_HOSTS:
             found.append(base_origin(self.settings.local_url()))
+        # the address join links carry (--advertise, the LAN address: services/addresses.py)
+        found.append(base_origin(self.services.local_url()))
         project = self.services.project.project
         if project is not None and project.server.address not in _WILDCARD_HOSTS:
             address = project.server.address
