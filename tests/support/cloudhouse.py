@@ -27,6 +27,7 @@ from tests.support.browser import House, house_project
 from tests.support.cloudproc import CloudProcess
 from tests.support.deploy_auth import deploy_headers
 from tests.support.forwarder import Forwarder
+from tests.support.pebble import Pebble
 from tests.support.processes import ServerProcess, free_port, run_json
 from tests.support.until import wait_for
 
@@ -42,6 +43,7 @@ class CloudHouse:
     local: Forwarder
     name: str
     cloud_url: str = ""
+    pebble: Pebble | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,6 +72,13 @@ class CloudHouse:
         self.local.stop()
         self.server.stop()
         self.cloud.stop()
+        if self.pebble is not None:
+            self.pebble.stop()
+
+    def wait_certificate(self, timeout: float = 40) -> None:
+        """Until the server says it holds the ACME certificate for its cloud name."""
+        line = f"cloud certificate for {self.host} issued"
+        wait_for(lambda: line in self.server.log(), "the ACME certificate", timeout)
 
     @classmethod
     def start(
@@ -80,16 +89,27 @@ class CloudHouse:
         cloud_args: list[str] | None = None,
         server_args: list[str] | None = None,
         system: dict[str, Any] | None = None,
+        acme: bool = False,
     ) -> CloudHouse:
+        """``acme``: a real pebble as the cloud's ACME directory (its TLS-ALPN-01
+        validations sent to the relay's port); the server trusts pebble's HTTPS for it."""
+        cloud_args, server_args = list(cloud_args or []), list(server_args or [])
+        cloud_port = free_port()
+        pebble = None
+        if acme:
+            (tmp_path / "pebble").mkdir()
+            pebble = Pebble(tmp_path / "pebble", tls_port=cloud_port).start()
+            cloud_args += ["--acme-directory", pebble.directory]
+            server_args += ["--acme-ca-bundle", str(pebble.ca_path)]
         cloud = CloudProcess(
-            tmp_path / "cloud", free_port(), tmp_path / "cloud.log",
-            extra_args=["--zone", ZONE, *(cloud_args or [])],
+            tmp_path / "cloud", cloud_port, tmp_path / "cloud.log",
+            extra_args=["--zone", ZONE, *cloud_args],
         )  # fmt: skip
-        cloud.start()
         server = ServerProcess(tmp_path / "data", free_port(), tmp_path / "server.log")
-        server.extra_args = list(server_args or [])
+        server.extra_args = server_args
         local = Forwarder(("127.0.0.1", server.port), host=LOCAL_HOST).start()
         try:
+            cloud.start()
             server.start()
             fingerprint = run_json("cloud", "info", "--data", str(cloud.data))["fingerprint"]
             data = house_project()
@@ -111,13 +131,15 @@ class CloudHouse:
             assert r.status_code == 200, r.text
             house = House(server, data)
             name = run_json("server", "cloud-name", "--json", "--data", str(server.data))["name"]
-            ch = cls(cloud, house, local, name)
+            ch = cls(cloud, house, local, name, pebble=pebble)
             ch.cloud_url = wait_for(lambda: ch.info()["paths"]["cloud"], "the cloud link", 15)
             return ch
         except BaseException:
             local.stop()
             server.stop()
             cloud.stop()
+            if pebble is not None:
+                pebble.stop()
             raise
 
 
