@@ -133,3 +133,36 @@ def test_attach_line_is_bound_to_key_and_connection() -> None:
 def test_bad_attach_lines_are_wire_errors(line: bytes) -> None:
     with pytest.raises(w.WireError):
         w.parse_attach_line(line, CONN, KEY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://abc.cloud.test", "https://abc.cloud.test:7443", "https://abc.localhost/"],
+)
+def test_installation_urls_accepted(url: str) -> None:
+    assert w.is_installation_url(url, "abc")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://abc.cloud.test",
+        "https://abd.cloud.test",
+        "https://abc.cloud.test/path",
+        "https://abc.cloud.test?x=1",
+        "https://abc.cloud.test#f",
+        "https://abc.cloud.test:0",
+        "https://abc.cloud.test:65536",
+        "https://abc.cloud.test:07443",
+        "https://abc.* x",
+        "https://abc.x.com; script-src *",
+        "https://abc.Cloud.test",
+        "https://abc.",
+        "https://abc.cloud.test:",
+        "https://user@abc.cloud.test",
+        "https://abc.cloud.test.",
+        "https://abc." + "a" * 300,
+    ],
+)
+def test_installation_urls_refused(url: str) -> None:
+    assert not w.is_installation_url(url, "abc")

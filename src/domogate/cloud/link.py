@@ -141,8 +141,10 @@ def parse_welcome(message: dict[str, Any], name: str) -> Welcome:
         raise LinkFailed("cloud_protocol", "The cloud welcomed another installation name.")
     url, relay = message.get("url"), message.get("relay")
     size = message.get("pool_size")
-    if not isinstance(url, str) or not url.startswith("https://") or len(url) > 300:
-        raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid url.")
+    if not isinstance(url, str) or not cloudwire.is_installation_url(url, name):
+        raise LinkFailed(
+            "cloud_protocol", f"The cloud's welcome has no valid url (https://{name}.ZONE)."
+        )
     if not isinstance(relay, str) or len(relay) > 300:
         raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid relay.")
     try:

@@ -95,6 +95,24 @@ def host_of(name: str, zone: str) -> str:
     return f"{name}.{zone}"
 
 
+def is_installation_url(url: str, name: str) -> bool:
+    """Whether ``url`` is exactly ``https://<name>.<zone>[:port]`` (a lower-case DNS zone,
+    no user, path, query or fragment): what a cloud's welcome may name as the house's
+    cloud URL. The server orders a certificate for that host and its page fails over to
+    it, so nothing else (a wildcard, CSP syntax, another name) may come through."""
+    prefix = f"https://{name}."
+    if not url.startswith(prefix) or len(url) > 300:
+        return False
+    rest = url[len(prefix) :].removesuffix("/")
+    zone, colon, port = rest.partition(":")
+    if colon and not (port.isdigit() and port[0] != "0" and 1 <= int(port) <= 65535):
+        return False
+    try:
+        return check_zone(zone) == zone
+    except InvalidInput:
+        return False
+
+
 def name_in_zone(sni: str | None, zone: str) -> str | None:
     """The installation label of a ClientHello's server name, or ``None`` when the name is
     not ``<label>.<zone>`` (the cloud's own name, another name, an address, no name)."""
