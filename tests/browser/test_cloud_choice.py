@@ -85,3 +85,26 @@ def test_with_automatic_connection_off_the_page_asks_and_uses_the_path_chosen(
             assert problems == [], problems
         finally:
             browser.close()
+
+
+def test_a_join_link_naming_a_foreign_origin_does_not_send_the_page_there(
+    ch: CloudHouse,
+) -> None:
+    """The link's own c= is not trusted: with the choice made, the page goes to that origin
+    only when it answers as this same server (here it names a stranger's site)."""
+    server_id = ch.info()["server_id"]
+    otp = "ABCDE-FGHJK"
+    fragment = f"v=1&s={server_id}&otp={otp}&l={ch.local_url}&c=https://stranger.example"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=chromium_args(ch))
+        try:
+            page = browser.new_context().new_page()
+            visited: list[str] = []
+            page.on("framenavigated", lambda frame: visited.append(frame.url))
+            page.goto(f"{ch.local_url}/join#{fragment}")
+            _choose(page, "Cloud", local="Answers", cloud="Does not answer")
+            popup = page.get_by_role("dialog", name="Authentication")
+            expect(popup.get_by_role("textbox", name="One-time password")).to_have_value(otp)
+            assert all(urlsplit(u).netloc == urlsplit(ch.local_url).netloc for u in visited)
+        finally:
+            browser.close()

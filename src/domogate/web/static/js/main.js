@@ -70,8 +70,22 @@ async function joinElsewhere(join) {
   const path = await askPath({ local: join.local, cloud: join.cloud });
   const target = path === "local" ? join.local : join.cloud;
   if (target === location.origin) return false;
+  // The link's l=/c= are only what the link says: go there only when that origin is this
+  // same server (the CSP lets the page reach the server's own origins only, and the answer
+  // must carry this server's id); otherwise the OTP is redeemed here.
+  if (!(await sameServer(target))) return false;
   location.replace(`${target}/join#${join.fragment}&asked=1`);
   return true;
+}
+
+/** Whether `origin` answers GET /api/info as this same server. */
+async function sameServer(origin) {
+  try {
+    const info = await api("GET", "/api/info", { origin, timeoutMs: PROBE_TIMEOUT });
+    return info?.server_id === session.serverId;
+  } catch {
+    return false;
+  }
 }
 
 async function boot(pendingJoin = null) {
