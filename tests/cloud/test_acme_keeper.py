@@ -118,3 +118,13 @@ def test_the_board_is_by_name() -> None:
     board.post(HOST.upper(), b"c", b"k")
     assert board.get(HOST) == (b"c", b"k")
     assert board.get("other") is None
+
+
+def test_an_order_that_ends_leaves_a_later_orders_challenge_in_place() -> None:
+    board = ChallengeBoard()
+    board.post("a.cloud.test", b"first", b"k1")
+    board.post("a.cloud.test", b"second", b"k2")  # a later order for the same name
+    board.remove("a.cloud.test", b"first")  # the first order's thread ends
+    assert board.get("a.cloud.test") == (b"second", b"k2")
+    board.remove("a.cloud.test", b"second")
+    assert board.get("a.cloud.test") is None

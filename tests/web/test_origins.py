@@ -164,3 +164,14 @@ async def test_the_advertised_lan_origin_is_own_when_listening_on_every_address(
         server.should_exit = True
         await task
         await env.services.close()
+
+
+async def test_a_flood_of_foreign_origins_costs_one_log_line(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="domogate.web.origins"):
+        for _ in range(50):
+            r = await live.http.get("/api/info", headers={"Origin": EVIL})
+            assert r.status_code == 403
+    lines = [rec for rec in caplog.records if "refused" in rec.getMessage()]
+    assert len(lines) == 1, [rec.getMessage() for rec in lines]

@@ -19,6 +19,7 @@ lists the other own origins (:func:`content_security_policy`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,12 +116,17 @@ def header(scope: Mapping[str, Any], name: bytes) -> str | None:
 # --- the server's own origins -----------------------------------------------------------
 
 
+REFUSAL_LOG_EVERY_S = 60.0
+
+
 class OwnOrigins:
     """The origins of this server at this moment (the project and the cloud link move)."""
 
     def __init__(self, settings: ServerSettings, services: Services) -> None:
         self.settings = settings
         self.services = services
+        self._logged_at = -REFUSAL_LOG_EVERY_S  # refusals: one log line a minute at most
+        self._unlogged = 0
 
     def fixed(self) -> list[str]:
         """Local and cloud origins, whatever the request: listen URL (unless a wildcard),
@@ -165,11 +171,18 @@ class OwnOrigins:
         origin = header(scope, b"origin")
         if origin is None or self.allows(origin, scope):
             return None
+        now = time.monotonic()
+        if now - self._logged_at < REFUSAL_LOG_EVERY_S:
+            self._unlogged += 1  # a flood costs the stranger requests, not our log
+            return origin
+        more = f" (and {self._unlogged} more refused since)" if self._unlogged else ""
+        self._logged_at, self._unlogged = now, 0
         log.warning(
-            "refused %s %s from origin %r (not one of this server's own)",
+            "refused %s %s from origin %r (not one of this server's own)%s",
             scope.get("method", "WEBSOCKET"),
             scope.get("path"),
             origin[:200],
+            more,
         )
         return origin
 

@@ -106,9 +106,14 @@ class ChallengeBoard:
         if self.on_change is not None:
             self.on_change()
 
-    def remove(self, host: str) -> None:
+    def remove(self, host: str, cert_pem: bytes | None = None) -> None:
+        """Forget ``host``'s challenge; with ``cert_pem``, only if it is still that one
+        (an order that ends never takes a later order's challenge away)."""
         with self._lock:
-            self._pending.pop(host.lower(), None)
+            current = self._pending.get(host.lower())
+            if current is None or (cert_pem is not None and current[0] != cert_pem):
+                return
+            del self._pending[host.lower()]
         if self.on_change is not None:
             self.on_change()
 
@@ -172,7 +177,7 @@ def obtain(
             order = acme.poll_and_finalize(order, deadline)
         finally:
             if posted:
-                board.remove(host)
+                board.remove(host, cert_pem)
     except AcmeFailed:
         raise
     except errors.ValidationError as exc:

@@ -132,9 +132,8 @@ class AcmeKeeper:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        # The one worker thread stays: an order already running in it cannot be stopped,
+        # and the next order queues behind it instead of running beside it.
         self._host = None
         self._held = None
         self._context = None
