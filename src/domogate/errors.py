@@ -124,6 +124,15 @@ class Conflict(DomogateError):
     http_status = 409
 
 
+class CommandStale(DomogateError):
+    code = "command_stale"
+    default_message = (
+        "Not run: a newer command from this page for the same thing ran already (this one "
+        "arrived late, through a path the page had left)."
+    )
+    http_status = 409
+
+
 class ValueInvalid(DomogateError):
     """A value does not fit the datapoint type (or the attribute) it is meant for."""
 

@@ -99,6 +99,7 @@ def test_the_codes_clients_see_are_kept() -> None:
         "not_found": e.NotFound,
         "conflict": e.Conflict,
         "value_invalid": e.ValueInvalid,
+        "command_stale": e.CommandStale,
         "import_failed": e.ImportFailed,
         "bus_unavailable": e.BusUnavailable,
         "unauthenticated": e.Unauthenticated,

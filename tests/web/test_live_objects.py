@@ -299,3 +299,43 @@ async def test_a_deploy_sends_the_new_states(live: Live) -> None:
         assert "safe" not in states and "hall" in states
     finally:
         await ws.close()
+
+
+async def numbered(ws: Any, cid: str, value: Any, seq: int, tab: str = "tab1") -> dict[str, Any]:
+    message = {"type": "command", "id": cid, "object": "hall", "attribute": "on",
+               "value": value, "tab": tab, "seq": seq}  # fmt: skip
+    await ws.send(json.dumps(message))
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        if msg["type"] == "result" and msg["id"] == cid:
+            return msg  # type: ignore[no-any-return]
+
+
+async def test_a_pages_commands_run_in_its_order_whichever_path_delivers_them(
+    live: Live,
+) -> None:
+    """A page that switched paths sends a command again on the new one; the old, stalled
+    channel may still deliver it later. The same command runs once; an older one arriving
+    after a newer one for the same target is refused (core/commandorder.py)."""
+    alice = await live.login()
+    old_path, new_path = await ws_open(live, alice), await ws_open(live, alice)
+    try:
+        await drain_until_pong(old_path)
+        await drain_until_pong(new_path)
+        # "on" (seq 1) is re-sent on the new path, then "off" (seq 2) is sent there
+        assert (await numbered(new_path, "c1", True, 1))["ok"] is True
+        assert (await numbered(new_path, "c2", False, 2))["ok"] is True
+        # the stalled channel delivers seq 1 at last: not run
+        late = await numbered(old_path, "c1", True, 1)
+        assert late["ok"] is False and late["error"]["code"] == "command_stale"
+        # seq 2 again (sent on both paths): run once, its first answer given
+        again = await numbered(old_path, "c2", False, 2)
+        assert again == {"type": "result", "id": "c2", "ok": True, "duplicate": True}
+        assert live.env.bus.written == [("1/1/1", "1.001", True), ("1/1/1", "1.001", False)]
+        # another page of the same device, and commands without numbers, are not ordered
+        assert (await numbered(old_path, "d1", True, 1, tab="tab2"))["ok"] is True
+        assert (await command(old_path, "hall", "on", False, "u1"))["ok"] is True
+        assert len(live.env.bus.written) == 4
+    finally:
+        await old_path.close()
+        await new_path.close()

@@ -15,8 +15,10 @@ from starlette.types import Receive, Scope, Send
 
 import domogate.web.live.protocol as protocol
 from domogate.core.accounts import ConnectionPath
+from domogate.core.commandorder import CommandOrder, Verdict, numbered
 from domogate.core.throttle import source_key
 from domogate.errors import (
+    CommandStale,
     DomogateError,
     InvalidInput,
     OriginRefused,
@@ -64,6 +66,7 @@ class LiveHub:
         self._waiting: dict[str, dict[RawSocket, None]] = {}
         self._by_device: dict[str, int] = {}
         self._by_source: dict[str, int] = {}
+        self._order = CommandOrder()  # a page's commands across its paths (core/commandorder)
         services.events.subscribe(self._on_event)
 
     # --- keeping open connections honest ------------------------------------------------
@@ -368,6 +371,7 @@ class LiveHub:
     async def _command(self, conn: Connection, message: dict[str, Any]) -> None:
         request_id = message.get("id")
         reply: dict[str, Any] = {"type": "result", "id": request_id}
+        ordered: tuple[str, tuple[str, str], int] | None = None  # (tab, target, seq)
         try:
             object_id, attribute = message.get("object"), message.get("attribute")
             if not isinstance(object_id, str) or not isinstance(attribute, str):
@@ -378,6 +382,15 @@ class LiveHub:
                 raise InvalidInput('"id" must be text or a number.')
             if self._refreshing is not None and not self._refreshing.done():
                 await asyncio.shield(self._refreshing)  # a deploy may have moved this user
+            number = numbered(message.get("tab"), message.get("seq"))
+            if number is not None:
+                ordered = (number[0], (object_id, attribute), number[1])
+                admission = self._order.admit(conn.device_id, *ordered)
+                if admission.verdict is Verdict.STALE:
+                    raise CommandStale()
+                if admission.verdict is Verdict.DUPLICATE:  # the other path delivered it
+                    conn.push({**reply, **(admission.answer or {"ok": True}), "duplicate": True})
+                    return
             await self.services.objects.command(conn.caller, object_id, attribute, message["value"])
             reply["ok"] = True
         except DomogateError as exc:
@@ -387,6 +400,9 @@ class LiveHub:
             log.exception("command failed")
             reply["ok"] = False
             reply["error"] = DomogateError().to_dict()
+        if ordered is not None and reply.get("error", {}).get("code") != CommandStale.code:
+            answer = {"ok": reply["ok"], **({"error": reply["error"]} if "error" in reply else {})}
+            self._order.ran(conn.device_id, *ordered, answer)
         conn.push(reply)
 
     @staticmethod

@@ -18,6 +18,7 @@ let switching = null; // the path a switch is moving to
 let warm = null; // a cloud session and channel made ready while local is suspect
 const pending = new Map(); // command id → {message, queuedAt, sentOn, resolve, timers}
 let commandSeq = 0;
+const TAB = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 let refreshTimer = null;
 let reconnectTimer = null;
 let healthTimer = null;
@@ -454,7 +455,9 @@ function flushCommands(channel) {
 export function sendCommand(objectId, attribute, value) {
   commandSeq += 1;
   const id = `c${commandSeq}`;
-  const message = { type: "command", id, object: objectId, attribute, value };
+  // tab and seq: the server runs this page's commands in its order on whichever path
+  // delivers them, and a command sent again on the other path only once (docs/api.md).
+  const message = { type: "command", id, object: objectId, attribute, value, tab: TAB, seq: commandSeq };
   return new Promise((resolve) => {
     const entry = { message, queuedAt: Date.now(), sentOn: null, resolve };
     pending.set(id, entry);

@@ -41,6 +41,7 @@ const WORDED_BY_SERVER = new Set([
   "cloud_claim_required",
   "cloud_taken",
   "cloud_name_mismatch",
+  "command_stale",
   "cloud_not_invited",
   "cloud_password_invalid",
 ]);
