@@ -165,12 +165,14 @@ class ClientsService:
     # --- presence (live connections) ----------------------------------------------------
 
     def connected(self, device_id: str, path: ConnectionPath) -> bool:
-        """A live connection of this device opened; True when the device just came online."""
+        """A live connection of this device opened; True when the Clients table changes
+        (the device came online, or moved to this path)."""
         return self._d.presence.connected(device_id, path)
 
-    def disconnected(self, device_id: str) -> bool:
-        """One closed; True when the device just went offline."""
-        return self._d.presence.disconnected(device_id)
+    def disconnected(self, device_id: str, path: ConnectionPath) -> bool:
+        """One on ``path`` closed; True when the Clients table changes (the device went
+        offline, or is now shown on its other path)."""
+        return self._d.presence.disconnected(device_id, path)
 
     def presence_changed(self) -> None:
         self._d.events.publish(ClientsChanged())

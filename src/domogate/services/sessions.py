@@ -97,26 +97,38 @@ class SessionRegistry:
 
 
 class Presence:
-    """Which devices have a live connection right now, and by which path."""
+    """Which devices have a live connection right now, and by which path. A device may
+    hold one on each path for a moment (a page switching paths keeps the other warm): the
+    path shown is the one it connected on last among those still open."""
 
     def __init__(self) -> None:
-        self._counts: defaultdict[str, int] = defaultdict(int)
+        self._counts: dict[str, dict[ConnectionPath, int]] = {}
         self._paths: dict[str, ConnectionPath] = {}
 
     def connected(self, device_id: str, path: ConnectionPath) -> bool:
-        """Returns True when the device just came online."""
-        self._counts[device_id] += 1
+        """A connection opened; True when what admins see changed (the device came online,
+        or is now shown on another path)."""
+        paths = self._counts.setdefault(device_id, {})
+        paths[path] = paths.get(path, 0) + 1
+        before = self._paths.get(device_id)
         self._paths[device_id] = path
-        return self._counts[device_id] == 1
+        return before != path
 
-    def disconnected(self, device_id: str) -> bool:
-        """Returns True when the device just went offline."""
-        if device_id not in self._counts:
+    def disconnected(self, device_id: str, path: ConnectionPath) -> bool:
+        """A connection on ``path`` closed; True when what admins see changed (the device
+        went offline, or the path shown closed while the other is still open)."""
+        paths = self._counts.get(device_id)
+        if not paths or path not in paths:
             return False
-        self._counts[device_id] -= 1
-        if self._counts[device_id] <= 0:
+        paths[path] -= 1
+        if paths[path] <= 0:
+            del paths[path]
+        if not paths:
             del self._counts[device_id]
             self._paths.pop(device_id, None)
+            return True
+        if self._paths.get(device_id) not in paths:
+            self._paths[device_id] = next(iter(paths))
             return True
         return False
 

@@ -298,11 +298,14 @@ class LiveHub:
     ) -> None:
         conn = Connection(socket, caller, self.services.settings.ws_send_queue, self)
         auth = self.services.auth
-        came_online = False
+        shown_changed = False
+        path = caller.session.path  # the socket's path: a renewed session keeps it
+        registered = False
         try:
             self.connections.add(conn)
             conn.watch = auth.watch(caller, conn)  # told, not polled, when access ends
-            came_online = self.services.clients.connected(conn.device_id, caller.session.path)
+            shown_changed = self.services.clients.connected(conn.device_id, path)
+            registered = True
             conn.push(self._hello(conn))
             conn.push(self._states_text(conn.group))
             if conn.is_admin:
@@ -310,7 +313,7 @@ class LiveHub:
                 conn.push(protocol.cloud_message(self.services.cloud.state))
                 clients = clients_json(await self.services.clients.snapshot())
                 conn.push({"type": "clients", "clients": clients})
-            if came_online:
+            if shown_changed:
                 self.services.clients.presence_changed()
             await self._receive_loop(conn, ctx)
         finally:
@@ -321,7 +324,7 @@ class LiveHub:
             if not conn.closing:
                 conn.close(1000)
             await conn.finish()
-            if self.services.clients.disconnected(conn.device_id):
+            if registered and self.services.clients.disconnected(conn.device_id, path):
                 self.services.clients.presence_changed()
 
     async def _authenticate(self, raw: str, ctx: RequestContext) -> Caller:
