@@ -98,6 +98,9 @@ def test_a_newcomer_joins_through_the_cloud_name_with_no_certificate_error(
             chip = phone.locator(".path-chip")
             expect(chip).to_match_aria_snapshot('- status: "Connection: Cloud"')
             shot(phone, "cloud-join-phone")
+            # a trusted certificate: the service worker (the installable app) works here
+            ready = "() => navigator.serviceWorker.ready.then((r) => Boolean(r.active))"
+            assert phone.evaluate(ready) is True
             assert hosts == {ch.host}, hosts  # the phone away never tried the LAN
             assert otp not in ch.server.log()
 
