@@ -6,9 +6,11 @@ reached), the device key made and registered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,15 @@ from domogate.client.session import (
 )
 from domogate.core import devicekeys, joinlink
 from domogate.core.names import name_key
-from domogate.errors import ClientError, DomogateError, InvalidInput, Revoked, ServerUnreachable
+from domogate.core.paths import HAPPY_EYEBALLS_DELAY_S
+from domogate.errors import (
+    CertificateMismatch,
+    ClientError,
+    DomogateError,
+    InvalidInput,
+    Revoked,
+    ServerUnreachable,
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ async def pin_server(
     confirm: ConfirmFingerprint | None = None,
     request_timeout: float = 10,
     route: Route | None = None,
+    fetch: Callable[[str, int, float, str], Awaitable[bytes]] | None = None,
 ) -> tuple[bytes | None, str | None]:
     """Fetch and check the server's certificate: ``(cert_pem, fingerprint)``.
 
@@ -119,7 +130,10 @@ async def pin_server(
         sni = host
     else:
         host, port, sni = route.dial_host, route.dial_port, route.server_hostname
-    cert_pem = await asyncio.to_thread(fetch_certificate, host, port, request_timeout, sni)
+    if fetch is None:
+        cert_pem = await asyncio.to_thread(fetch_certificate, host, port, request_timeout, sni)
+    else:
+        cert_pem = await fetch(host, port, request_timeout, sni)
     if pin is not None:
         return cert_pem, check_pin(cert_pem, pin)
     actual = fingerprint(cert_pem)
@@ -144,7 +158,58 @@ async def _pin_on_first(
     request_timeout: float,
 ) -> tuple[Route, bytes | None, str | None]:
     """Pin the server on the first route that answers (local, then the join link's cloud
-    path: a newcomer away from home); the same pin on either."""
+    path: a newcomer away from home); the same pin on either.
+
+    With a pin (a join link's ``fp`` or ``--fingerprint``), happy eyeballs: the cloud is
+    tried :data:`HAPPY_EYEBALLS_DELAY_S` after local when local has not answered (at once
+    when it failed), the first good certificate wins — a home network that swallows
+    packets costs 250 ms, not the request timeout. A wrong certificate on one route (another
+    machine at the local address, away from home) does not stop the other, which is
+    checked against the same pin. Without a pin a person confirms the
+    fingerprint, so the routes are asked one after the other."""
+    if pin is None or len(routes) < 2:
+        return await _pin_in_turn(routes, pin=pin, confirm=confirm, request_timeout=request_timeout)
+
+    async def attempt(route: Route) -> tuple[Route, bytes | None, str | None]:
+        cert_pem, fp = await pin_server(
+            route.url,
+            pin=pin,
+            request_timeout=request_timeout,
+            route=None if route.path == "local" else route,
+            fetch=_fetch_in_daemon_thread,
+        )
+        return route, cert_pem, fp
+
+    tasks = [asyncio.ensure_future(attempt(routes[0]))]
+    try:
+        await asyncio.wait(tasks, timeout=HAPPY_EYEBALLS_DELAY_S)
+        tasks.append(asyncio.ensure_future(attempt(routes[1])))
+        failures: list[BaseException] = []
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is None:
+                    return task.result()
+                if not isinstance(exc, ServerUnreachable | CertificateMismatch):
+                    raise exc
+                failures.append(exc)
+        # Both failed. A wrong certificate says more than a silence (another machine at
+        # the local address away from home, or a relay that ends TLS itself): it wins.
+        raise next((f for f in failures if isinstance(f, CertificateMismatch)), failures[0])
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _pin_in_turn(
+    routes: list[Route],
+    *,
+    pin: str | None,
+    confirm: ConfirmFingerprint | None,
+    request_timeout: float,
+) -> tuple[Route, bytes | None, str | None]:
     failure: ServerUnreachable | None = None
     for route in routes:
         try:
@@ -161,6 +226,36 @@ async def _pin_on_first(
         return route, cert_pem, fp
     assert failure is not None
     raise failure
+
+
+async def _fetch_in_daemon_thread(host: str, port: int, limit_s: float, sni: str) -> bytes:
+    """``fetch_certificate`` in a daemon thread of its own: the attempt that loses the race
+    is cancelled here and its thread, blocked in ``connect``, does not hold the process
+    at exit (``asyncio.to_thread``'s pool would be waited for)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bytes] = loop.create_future()
+
+    def settle(result: bytes | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert result is not None
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            pem = fetch_certificate(host, port, limit_s, sni)
+        except BaseException as exc:  # handed to the loop, raised there
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, pem, None)
+
+    threading.Thread(target=run, name="domogate-pin", daemon=True).start()
+    return await future
 
 
 async def enrol(
