@@ -27,7 +27,6 @@ hold addresses and names, never payload or a pool key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -39,7 +38,6 @@ from domogate.cloud.pools import PoolRegistry
 from domogate.cloud.splice import pump
 from domogate.core import cloudwire
 from domogate.core.clienthello import (
-    MAX_PEEK,
     NEED_MORE,
     Hello,
     NeedMore,
@@ -143,43 +141,9 @@ class RelayAcceptor(Acceptor):
         conn.close()
 
     async def _first_bytes(self, conn: socket.socket) -> _Pool | Hello | None:
-        """Peek until the first bytes say what the connection is (``SO_RCVLOWAT`` makes
-        the socket readable only once more bytes than already seen arrived, or at EOF)."""
-        seen = 0
-        try:
-            while True:
-                await self._readable(conn)
-                try:
-                    data = conn.recv(MAX_PEEK, socket.MSG_PEEK)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return None
-                if len(data) <= seen:  # EOF (nothing new although readable)
-                    return None
-                seen = len(data)
-                verdict = sort_first_bytes(data)
-                if not isinstance(verdict, NeedMore):
-                    return verdict
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, seen + 1)
-        finally:
-            if seen:
-                with contextlib.suppress(OSError):
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-
-    async def _readable(self, conn: socket.socket) -> None:
-        ready: asyncio.Future[None] = self.loop.create_future()
-        fd = conn.fileno()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        self.loop.add_reader(fd, wake)
-        try:
-            await ready
-        finally:
-            self.loop.remove_reader(fd)
+        """Peek until the first bytes say what the connection is (nothing consumed)."""
+        verdict = await self._peek(conn, sort_first_bytes)
+        return verdict if isinstance(verdict, _Pool | Hello) else None
 
     def _unslot(self, slot: Slot) -> None:
         """The connection is no longer the web server's: its socket is ours, its slot is

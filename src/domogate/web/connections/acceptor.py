@@ -19,7 +19,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from domogate.core.clienthello import MAX_PEEK, Hello, NeedMore, parse_client_hello
 from domogate.core.throttle import source_key
@@ -27,6 +27,7 @@ from domogate.web.connections.gate import ConnectionGate, Slot
 from domogate.web.connections.refusal import REFUSAL_TIMEOUT_S, RefusalProtocol, refusal_response
 
 log = logging.getLogger("domogate.connections")
+T = TypeVar("T")
 
 SSL_SHUTDOWN_TIMEOUT_S = 5.0  # asyncio waits 30 s for a peer's close_notify by default
 ACCEPT_PAUSE_S = 0.1  # when accept() itself fails for want of file descriptors
@@ -207,7 +208,15 @@ class Acceptor(asyncio.AbstractServer):
     async def _peek_hello(self, conn: socket.socket) -> Hello | None:
         """The ClientHello waiting on ``conn``, read without consuming it; None when the
         bytes are no ClientHello or the peer closed first (the handshake then fails as
-        usual). ``SO_RCVLOWAT`` wakes us only once more bytes than already seen arrived."""
+        usual)."""
+        verdict = await self._peek(conn, parse_client_hello)
+        return verdict if isinstance(verdict, Hello) else None
+
+    async def _peek(self, conn: socket.socket, sort: Callable[[bytes], T | NeedMore]) -> T | None:
+        """Peek at ``conn`` until ``sort`` of the bytes waiting says something other than
+        :class:`NeedMore` (nothing is consumed); None when the peer closed first or the
+        socket failed. ``SO_RCVLOWAT`` wakes us only once more bytes than already seen
+        arrived (or at EOF). The slot's deadline bounds the wait."""
         seen = 0
         try:
             while True:
@@ -218,12 +227,12 @@ class Acceptor(asyncio.AbstractServer):
                     continue
                 except OSError:
                     return None
-                if len(data) <= seen:  # EOF
+                if len(data) <= seen:  # EOF (nothing new although readable)
                     return None
                 seen = len(data)
-                verdict = parse_client_hello(data)
+                verdict = sort(data)
                 if not isinstance(verdict, NeedMore):
-                    return verdict if isinstance(verdict, Hello) else None
+                    return verdict
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, seen + 1)
         finally:
             if seen:
