@@ -70,6 +70,11 @@ const ICONS = {
 };
 
 export function icon(name, cls = "icon") {
+  return svgIcon(ICONS[name] || ICONS.sensor, cls, ["sensor", "back", "close"].includes(name));
+}
+
+/** A decorative 24×24 inline SVG drawing the path `d` (stroked rather than filled). */
+export function svgIcon(d, cls = "icon", stroke = false) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
@@ -77,8 +82,8 @@ export function icon(name, cls = "icon") {
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
   const path = document.createElementNS(ns, "path");
-  path.setAttribute("d", ICONS[name] || ICONS.sensor);
-  if (["sensor", "back", "close"].includes(name)) path.setAttribute("class", "stroke");
+  path.setAttribute("d", d);
+  if (stroke) path.setAttribute("class", "stroke");
   svg.append(path);
   return svg;
 }

@@ -6,7 +6,7 @@
 // choosePath stands alone: the failover code imports it dynamically, before or after the
 // catalogues are loaded.
 
-import { h, uid } from "./dom.js";
+import { h, svgIcon, uid } from "./dom.js";
 import { initI18n, t } from "./i18n.js";
 import { answerKind } from "./pathview.js";
 
@@ -24,16 +24,7 @@ const ICONS = {
 
 /** A small inline SVG icon for a path ("local", "cloud", "switching") or an answer ("yes", "no"). */
 export function pathIcon(name, cls = "icon") {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("class", cls);
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  const path = document.createElementNS(ns, "path");
-  path.setAttribute("d", ICONS[name] || ICONS.local);
-  svg.append(path);
-  return svg;
+  return svgIcon(ICONS[name] || ICONS.local, cls);
 }
 
 async function catalogueReady() {
