@@ -133,6 +133,39 @@ class CommandStale(DomogateError):
     http_status = 409
 
 
+class PublisherKeyMissing(DomogateError):
+    code = "publisher_key_missing"
+    default_message = (
+        "This server has no publisher key pinned: deploy the project once locally with "
+        "`domogate deploy` (it sends the integrator key) before publishing through the cloud."
+    )
+    http_status = 409
+
+
+class VersionInvalid(DomogateError):
+    code = "version_invalid"
+    default_message = "The published version is malformed."
+    http_status = 422
+
+
+class VersionWrongInstallation(DomogateError):
+    code = "version_wrong_installation"
+    default_message = "The published version is for another installation."
+    http_status = 409
+
+
+class VersionDigestMismatch(DomogateError):
+    code = "version_digest_mismatch"
+    default_message = "The published version's content does not match its signed digest."
+    http_status = 422
+
+
+class VersionNotNewer(DomogateError):
+    code = "version_not_newer"
+    default_message = "The published version is not newer than the one already there."
+    http_status = 409
+
+
 class ValueInvalid(DomogateError):
     """A value does not fit the datapoint type (or the attribute) it is meant for."""
 

@@ -745,3 +745,27 @@ async def test_a_deploy_keeps_an_admin_flag_decided_on_the_server(store: SqlAcco
     await store.deploy_project(version(2), [replace(bob, group="staff")], [])  # stale admin
     (after,) = await store.list_users()
     assert after.admin and after.admin_set_on_server and after.group == "staff"
+
+
+async def test_meta_moves_with_a_deploy_or_alone(store: SqlAccountStore) -> None:
+    """The publisher key and the published version live in ``meta``; with a deploy they
+    are written in its transaction (docs/cloud-publish.md)."""
+    assert await store.get_meta("publisher_key") is None
+    await store.set_meta("publisher_key", "k1")
+    await store.set_meta("publisher_key", "k2")
+    assert await store.get_meta("publisher_key") == "k2"
+    version = ProjectVersion(1, {"format": 1}, NOW, "integrator")
+    await store.deploy_project(version, [], [], meta={"published_version": "7"})
+    assert await store.get_meta("published_version") == "7"
+
+    async def fail() -> None:
+        raise RuntimeError("crash inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        await store.deploy_project(
+            ProjectVersion(2, {"format": 1}, NOW, "cloud"), [], [],
+            before_commit=fail, meta={"published_version": "8"},
+        )  # fmt: skip
+    assert await store.get_meta("published_version") == "7"  # all or nothing
+    with pytest.raises(ValueError):
+        await store.set_meta("current_project_version", "9")

@@ -9,7 +9,7 @@ file and the fakes of ``tests/fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -98,10 +98,18 @@ class AccountStore(Protocol):
         upsert_users: Sequence[User],
         delete_user_ids: Sequence[str],
         before_commit: Callable[[], Awaitable[None]] | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Store the version, upsert/delete users and make it current, all or nothing.
+        """Store the version, upsert/delete users and make it current, all or nothing;
+        ``meta`` keys (the publisher key, the published version) move in the same
+        transaction.
 
         ``before_commit`` runs inside the transaction after every write (crash tests)."""
+
+    async def get_meta(self, key: str) -> str | None:
+        """A server-wide value (``publisher_key``, ``published_version``), or None."""
+
+    async def set_meta(self, key: str, value: str) -> None: ...
 
     # audit ---------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None: ...

@@ -10,7 +10,7 @@ database lock, waiting up to ``busy_timeout``); on PostgreSQL the row lock taken
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -345,6 +345,7 @@ class SqlAccountStore:
         upsert_users: Sequence[User],
         delete_user_ids: Sequence[str],
         before_commit: Callable[[], Awaitable[None]] | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
         upsert_ids = [u.id for u in upsert_users]
         if len(set(upsert_ids)) != len(upsert_ids):
@@ -412,8 +413,19 @@ class SqlAccountStore:
                 await conn.execute(
                     insert(MetaRow).values(key=CURRENT_PROJECT_KEY, value=str(version.version))
                 )
+            for key, value in (meta or {}).items():
+                await _put_meta(conn, key, value)
             if before_commit is not None:  # fault injection (crash tests) and progress hooks
                 await before_commit()
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._read() as conn:
+            value = await conn.scalar(select(MetaRow.value).where(MetaRow.key == key))
+        return None if value is None else str(value)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._write() as conn:
+            await _put_meta(conn, key, value)
 
     # audit ------------------------------------------------------------------------------
 
@@ -482,3 +494,11 @@ class SqlAccountStore:
 
 # Not "admin": the project owns it until the server decides it (see deploy_project).
 _PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "password_hash", "origin"})
+
+
+async def _put_meta(conn: AsyncConnection, key: str, value: str) -> None:
+    if key == CURRENT_PROJECT_KEY:
+        raise ValueError("the current project moves only with a deploy")
+    moved = await conn.execute(update(MetaRow).where(MetaRow.key == key).values(value=value))
+    if moved.rowcount == 0:
+        await conn.execute(insert(MetaRow).values(key=key, value=value))

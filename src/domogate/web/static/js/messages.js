@@ -42,6 +42,11 @@ const WORDED_BY_SERVER = new Set([
   "cloud_taken",
   "cloud_name_mismatch",
   "command_stale",
+  "publisher_key_missing",
+  "version_invalid",
+  "version_wrong_installation",
+  "version_digest_mismatch",
+  "version_not_newer",
   "cloud_not_invited",
   "cloud_password_invalid",
 ]);
