@@ -74,7 +74,12 @@ def new_context(browser: Any) -> Iterator[Any]:
 
 
 def set_path(page: Any, current: str | None, switching: str | None) -> None:
-    """What the failover code does: state.path through state.js's setPath."""
+    """What the failover code does: state.path through state.js's setPath — once the
+    live channel has said hello (its own setPath would otherwise come after ours)."""
+    page.wait_for_function(
+        "() => import('/static/js/state.js')"
+        ".then((m) => (window.__livePath = m.state.path.current)) && window.__livePath"
+    )
     page.evaluate(
         "async ([current, switching]) =>"
         " (await import('/static/js/state.js')).setPath({ current, switching })",
