@@ -42,6 +42,7 @@ from domogate.storage.cloud import SqlCloudStore, open_cloud_store
 from tests.support.fakes import FakeClock
 from tests.support.published import Signed, signed_version
 
+RIGHT = "family-secret"
 SECRETS = ("family-secret", "operator-secret", "guess-1", "guess-2")
 
 
@@ -69,11 +70,8 @@ class Cloud:
     versions: CloudVersions
     told: list[VersionInfo]
 
-    async def publish(
-        self, signed: Signed, name: str = "home1", password: str = "family-secret",
-        source: str = "192.0.2.1",
-    ) -> object:  # fmt: skip
-        publisher = await self.versions.authenticate(name, password, source)
+    async def publish(self, signed: Signed, name: str = "home1") -> object:
+        publisher = await self.versions.authenticate(name, RIGHT, "192.0.2.1")
         upload = Upload(signed.manifest, signed.signature, signed.content)
         return await self.versions.publish(publisher, upload)
 
@@ -106,6 +104,10 @@ async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
 
 
 KEY = Ed25519PrivateKey.generate()
+
+
+def modified(signed: Signed) -> Signed:
+    return Signed(signed.manifest, signed.signature, b'{"format":1,"note":"changed"}')
 
 
 async def test_publish_stores_lists_tells_and_audits(cloud: Cloud) -> None:
@@ -184,15 +186,13 @@ async def test_wrong_passwords_are_throttled_per_source_and_aggregated(cloud: Cl
         (lambda: signed_version("home2", 1, KEY), VersionWrongInstallation),
         (lambda: Signed(b"{}", b"s" * 64, b"{}"), VersionInvalid),
         (lambda: Signed(signed_version("home1", 1, KEY).manifest, b"short", b"{}"), VersionInvalid),
-        (
-            lambda: Signed(*[getattr(signed_version("home1", 1, KEY), f) for f in
-                             ("manifest", "signature")], b'{"format":1,"note":"changed"}'),
-            VersionDigestMismatch,
-        ),  # fmt: skip
+        (lambda: modified(signed_version("home1", 1, KEY)), VersionDigestMismatch),
     ],
     ids=["another installation", "malformed manifest", "short signature", "modified content"],
 )
-async def test_the_cloud_side_checks(cloud: Cloud, make: object, error: type[DomogateError]) -> None:
+async def test_the_cloud_side_checks(
+    cloud: Cloud, make: object, error: type[DomogateError]
+) -> None:
     with pytest.raises(error):
         await cloud.publish(make())  # type: ignore[operator]
     publisher = await cloud.versions.authenticate("home1", "family-secret", "192.0.2.1")

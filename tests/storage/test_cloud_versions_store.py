@@ -32,8 +32,8 @@ def _implements_the_port(store: SqlCloudStore) -> CloudStore:
 
 
 def stored(name: str, version: int, content: bytes = b"{}") -> StoredVersion:
-    info = VersionInfo(name, version, f"sha256:{version:064x}", len(content), "2027-01-10T09:00:00Z",
-                       "f" * 64, NOW)  # fmt: skip
+    digest = f"sha256:{version:064x}"
+    info = VersionInfo(name, version, digest, len(content), "2027-01-10T09:00:00Z", "f" * 64, NOW)
     return StoredVersion(info, b"manifest-%d" % version, b"s" * 64, content)
 
 
