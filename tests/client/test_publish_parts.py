@@ -129,3 +129,17 @@ def test_another_integrator_key_than_the_pinned_one_is_refused_before_sending(
     with pytest.raises(ClientError, match="not the one"):
         publish_cmd._check_key(key, target(tmp_path / "p1"))
     publish_cmd._check_key(key, target(tmp_path / "p2", key.fingerprint))
+
+
+def test_a_large_upload_tells_its_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    total = 4 * 1024 * 1024
+    with publish_cmd.upload_progress(total, quiet=False) as tell:
+        for _ in range(16):
+            tell(total // 16)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"uploading: {p}% of 4.0 MiB" for p in (25, 50, 75, 100)]
+    with publish_cmd.upload_progress(total, quiet=True) as tell:
+        tell(total)
+    with publish_cmd.upload_progress(1000, quiet=False) as tell:
+        tell(1000)
+    assert capsys.readouterr().err == ""  # --json, or a small project: nothing
