@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from domogate.core.accounts import ProjectVersion, User, UserOrigin, unnamed_slot
@@ -104,6 +104,42 @@ class DeployService:
         self._d.events.publish(ProjectChanged(result.version))
         return result
 
+    async def apply_published(
+        self, ctx: RequestContext, data: object, published_version: int
+    ) -> DeployResult:
+        """Validate and switch to a version published through the cloud, as :meth:`apply`
+        does, without a service-password grant: the signature of the pinned publisher key
+        is the authorisation (``services/updates.py`` checked it). ``published_version``
+        moves in the deploy's own transaction; audited ``deploy`` from ``ctx`` (``cloud``)."""
+        meta = {"published_version": str(published_version)}
+        try:
+            async with self._lock:
+                project = validate_project_data(
+                    data,
+                    file="published project",
+                    hash_format=self._d.passwords.passwords.is_well_formed_hash,
+                )
+                result = await self._switch(project, ctx, meta=meta)
+        except DomogateError as exc:
+            await self._d.audit.record(
+                "deploy",
+                exc.code,
+                ctx,
+                actor_name="integrator",
+                published_version=published_version,
+            )
+            raise
+        await self._d.audit.record(
+            "deploy",
+            "ok",
+            ctx,
+            actor_name="integrator",
+            published_version=published_version,
+            **asdict(result),
+        )
+        self._d.events.publish(ProjectChanged(result.version))
+        return result
+
     async def deploy(
         self,
         ctx: RequestContext,
@@ -116,7 +152,9 @@ class DeployService:
         grant = await self.authorise(ctx, setup_code=setup_code, password=password)
         return await self.apply(ctx, grant, data)
 
-    async def _switch(self, project: Project, ctx: RequestContext) -> DeployResult:
+    async def _switch(
+        self, project: Project, ctx: RequestContext, meta: Mapping[str, str] | None = None
+    ) -> DeployResult:
         now = self._d.clock.now()
         groups = set(project.group_names())
         existing = await self._d.store.list_users()
@@ -205,7 +243,7 @@ class DeployService:
             deployed_by=ctx.source,
         )
         await self._d.store.deploy_project(
-            version, upserts, delete_ids, before_commit=self._before_commit
+            version, upserts, delete_ids, before_commit=self._before_commit, meta=meta
         )
         self._d.project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:
