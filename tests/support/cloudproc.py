@@ -91,12 +91,21 @@ class LinkAttempt:
 
 
 async def open_link(
-    cloud: CloudProcess, key: Ed25519PrivateKey, name: str, password: str | None
+    cloud: CloudProcess,
+    key: Ed25519PrivateKey,
+    name: str,
+    password: str | None,
+    *,
+    max_size: int | None = 2**20,
 ) -> LinkAttempt:
     """Dial ``/api/link``, answer the challenge like a home server, read the answer (the
-    connection stays open: close it with ``attempt.ws.close()``)."""
+    connection stays open: close it with ``attempt.ws.close()``). ``max_size``: the
+    largest message it accepts (a ``version`` message is tens of MiB)."""
     ws = await connect(
-        f"wss://127.0.0.1:{cloud.port}/api/link", ssl=cloud.ssl_context(), open_timeout=10
+        f"wss://127.0.0.1:{cloud.port}/api/link",
+        ssl=cloud.ssl_context(),
+        open_timeout=10,
+        max_size=max_size,
     )
     ssl_object = ws.transport.get_extra_info("ssl_object")
     fingerprint = fingerprint_of_der(ssl_object.getpeercert(binary_form=True))

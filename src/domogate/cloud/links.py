@@ -1,5 +1,9 @@
 """The control links (``GET /api/link``, WebSocket), as ``docs/cloud.md`` specifies them:
-challenge → hello → welcome or error; then ``pool`` wants and ``released``.
+challenge → hello → welcome or error; then ``pool`` wants and ``released``, and the
+version messages of ``docs/cloud-publish.md`` (``linkversions.py``): ``version_available``
+after the welcome and on every publish, ``get_version`` answered, ``version_result``
+recorded. What a server sends is small: the link's inbound limit stays uvicorn's
+``ws_max_size`` (64 KiB).
 
 Served straight on ASGI (``web/live/transport.RawSocket``), no framework: an idle linked
 installation costs its TLS connection, uvicorn's WebSocket protocol, one coroutine waiting
@@ -15,7 +19,6 @@ one, which is closed.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -26,10 +29,13 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from domogate.cloud.datadir import CloudConfig
+from domogate.cloud.linkversions import LinkVersions, b64url
 from domogate.cloud.pools import LinkEntry, PoolRegistry
 from domogate.core import cloudwire
+from domogate.core.cloudversions import VersionInfo
 from domogate.errors import AuthTimeout, DomogateError, InvalidInput, RateLimited
 from domogate.services.cloud.installations import CloudInstallations, LinkHello
+from domogate.services.cloud.versions import CloudVersions
 from domogate.web.live.transport import Disconnected, RawSocket
 
 log = logging.getLogger("domogate.cloud.links")
@@ -38,10 +44,6 @@ LINK_PATH = "/api/link"
 HELLO_TIMEOUT_S = 10.0
 CLOSE_NORMAL = 1000
 CLOSE_RELEASED = 4000
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,12 @@ class LinkSettings:
 class ControlLink:
     """One welcomed control link: how to reach its server, and what it asked for."""
 
-    __slots__ = ("entry", "name", "socket", "wanted")
+    __slots__ = ("entry", "name", "socket", "source", "wanted")
 
-    def __init__(self, name: str, socket: RawSocket) -> None:
+    def __init__(self, name: str, socket: RawSocket, source: str | None = None) -> None:
         self.name = name
         self.socket = socket
+        self.source = source
         self.entry: LinkEntry | None = None
         self.wanted = 0  # pool connections asked for, not yet sent
 
@@ -89,6 +92,7 @@ class LinkHub:
         self,
         registry: PoolRegistry,
         installations: CloudInstallations,
+        versions: CloudVersions,
         *,
         fingerprint: str,
         config: CloudConfig,
@@ -96,6 +100,8 @@ class LinkHub:
     ) -> None:
         self.registry = registry
         self.installations = installations
+        self.versions = LinkVersions(versions)
+        versions.subscribe(self._published)
         self.fingerprint = fingerprint
         self.config = config
         self.settings = settings or LinkSettings()
@@ -117,8 +123,16 @@ class LinkHub:
         if link is None:
             return
         try:
+            await self.versions.announce_latest(link.name, socket)
             while True:
-                await socket.receive_text()  # the server sends nothing after hello: ignored
+                text = await socket.receive_text()
+                try:
+                    data: Any = json.loads(text)
+                except ValueError:
+                    log.warning("control link %s: a message that is not JSON, ignored", link.name)
+                    continue
+                await self.versions.handle(link.name, socket, data, link.source)
+                # any other message type: ignored (newer servers may say more)
         except (Disconnected, InvalidInput):
             pass
         finally:
@@ -151,7 +165,7 @@ class LinkHub:
         if old is not None:
             await old.socket.close(CLOSE_NORMAL, "replaced by a newer link")
             self._ended(old)
-        link = ControlLink(name, socket)
+        link = ControlLink(name, socket, source)
         pool_key = secrets.token_bytes(cloudwire.POOL_KEY_BYTES)
         link.entry = self.registry.register(name, pool_key, lambda n: self._want(link, n))
         self.links[name] = link
@@ -206,6 +220,12 @@ class LinkHub:
         count, link.wanted = link.wanted, 0
         with contextlib.suppress(Disconnected):
             await link.socket.send_text(json.dumps({"type": "pool", "want": count}))
+
+    def _published(self, info: VersionInfo) -> None:
+        """A version was stored: tell its installation's live link at once."""
+        link = self.links.get(info.installation)
+        if link is not None:
+            self._spawn(self.versions.announce(info, link.socket))
 
     async def released(self, name: str) -> bool:
         """The operator released ``name``: tell its server (``released``) and end its

@@ -31,6 +31,7 @@ from domogate.security.passwords import Passwords
 from domogate.services.clock import SystemClock
 from domogate.services.cloud.audit import CloudAudit
 from domogate.services.cloud.installations import CloudInstallations
+from domogate.services.cloud.versions import CloudVersions
 from domogate.services.hashing import PasswordWorker
 from domogate.settings import Argon2Parameters, ConnectionLimits
 from domogate.storage.cloud import open_cloud_store
@@ -146,17 +147,19 @@ def run_cloud(settings: CloudSettings, *, log_level: str = "info") -> None:
         installations = CloudInstallations(
             store, worker, clock, audit, invite_only=settings.invite_only
         )
+        versions = CloudVersions(store, worker, clock, audit)
         registry = PoolRegistry()
         hub = LinkHub(
             registry,
             installations,
+            versions,
             fingerprint=fingerprint,
             config=config,
             settings=LinkSettings(
                 pool_size=settings.pool_size, acme_directory=settings.acme_directory
             ),
         )
-        app = CloudApi(hub, operator_token=data.operator_token)
+        app = CloudApi(hub, versions, operator_token=data.operator_token)
         uv_config = uvicorn.Config(
             app,
             host=settings.host,

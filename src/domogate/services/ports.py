@@ -24,6 +24,7 @@ from domogate.core.accounts import (
     User,
 )
 from domogate.core.cloudclaims import CloudAuditEvent, Installation
+from domogate.core.cloudversions import StoredVersion, VersionInfo, VersionReport
 from domogate.core.project import ProjectObject
 from domogate.core.values import JsonValue
 
@@ -373,5 +374,20 @@ class CloudStore(Protocol):
     async def append_cloud_audit(self, events: Sequence[CloudAuditEvent]) -> None: ...
     async def list_cloud_audit(self, *, limit: int = 200) -> list[CloudAuditEvent]:
         """Newest first."""
+
+    async def add_version(self, version: StoredVersion) -> int | None:
+        """Store a version unless the installation holds it or a newer one already (one
+        transaction): None when stored, else the latest version number held."""
+
+    async def list_versions(self, installation: str, *, limit: int = 100) -> list[VersionInfo]:
+        """Newest first, without their bytes."""
+
+    async def latest_version(self, installation: str) -> VersionInfo | None: ...
+    async def get_version(self, installation: str, version: int) -> StoredVersion | None: ...
+    async def set_version_report(
+        self, installation: str, version: int, report: VersionReport
+    ) -> bool:
+        """Record the server's report of a version (replacing an earlier one); False when
+        the version is unknown."""
 
     async def close(self) -> None: ...

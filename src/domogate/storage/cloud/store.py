@@ -3,6 +3,9 @@
 Claims are conditional statements, so two servers racing for one name cannot both win:
 an open claim is an ``INSERT`` that fails on the existing primary key, an invited claim an
 ``UPDATE … WHERE public_key IS NULL AND password_hash = <the hash just verified>``.
+A version is stored in one write transaction that first reads the latest held, so two
+uploads cannot both pass ``version_not_newer`` (SQLite writers are ``BEGIN IMMEDIATE``; the
+unique ``(installation, version)`` backs it on any database). Lists never read the bytes.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domogate.core.cloudclaims import CloudAuditEvent, Installation
-from domogate.storage.cloud.schema import CloudAuditRow, InstallationRow
+from domogate.core.cloudversions import StoredVersion, VersionInfo, VersionReport
+from domogate.core.times import iso
+from domogate.storage.cloud.schema import CloudAuditRow, InstallationRow, VersionRow
 from domogate.storage.sql.engine import MODE_OPTION, create_engine_for
 from domogate.storage.sql.migrate import sync_url_for, upgrade_database
 
@@ -43,6 +49,42 @@ def _installation(row: InstallationRow) -> Installation:
         claimed_at=row.claimed_at,
         last_linked_at=row.last_linked_at,
         last_source=row.last_source,
+    )
+
+
+_INFO_COLUMNS = (
+    VersionRow.installation,
+    VersionRow.version,
+    VersionRow.digest,
+    VersionRow.size,
+    VersionRow.published_at,
+    VersionRow.publisher_key_fingerprint,
+    VersionRow.stored_at,
+    VersionRow.report,
+)
+
+
+def _report(data: Any) -> VersionReport | None:
+    if not isinstance(data, dict):
+        return None
+    return VersionReport(
+        applied=bool(data.get("applied")),
+        code=data.get("code"),
+        message=data.get("message"),
+        at=datetime.fromisoformat(str(data["at"])),
+    )
+
+
+def _info(row: Any) -> VersionInfo:
+    return VersionInfo(
+        installation=row.installation,
+        version=row.version,
+        digest=row.digest,
+        size=row.size,
+        published_at=row.published_at,
+        publisher_key_fingerprint=row.publisher_key_fingerprint,
+        stored_at=row.stored_at,
+        report=_report(row.report),
     )
 
 
@@ -154,6 +196,79 @@ class SqlCloudStore:
             CloudAuditEvent(at=r.at, event=r.event, name=r.name, source=r.source, detail=r.detail)
             for r in rows
         ]
+
+    # --- versions ----------------------------------------------------------------------
+
+    async def add_version(self, version: StoredVersion) -> int | None:
+        info = version.info
+        async with self._write() as conn:
+            latest = (
+                await conn.execute(
+                    select(func.max(VersionRow.version)).where(
+                        VersionRow.installation == info.installation
+                    )
+                )
+            ).scalar()
+            if latest is not None and latest >= info.version:
+                return int(latest)
+            await conn.execute(
+                insert(VersionRow).values(
+                    installation=info.installation,
+                    version=info.version,
+                    digest=info.digest,
+                    size=info.size,
+                    published_at=info.published_at,
+                    publisher_key_fingerprint=info.publisher_key_fingerprint,
+                    manifest=version.manifest,
+                    signature=version.signature,
+                    content=version.content,
+                    report=None,
+                    stored_at=info.stored_at,
+                )
+            )
+        return None
+
+    async def list_versions(self, installation: str, *, limit: int = 100) -> list[VersionInfo]:
+        statement = (
+            select(*_INFO_COLUMNS)
+            .where(VersionRow.installation == installation)
+            .order_by(VersionRow.version.desc())
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_info(r) for r in rows]
+
+    async def latest_version(self, installation: str) -> VersionInfo | None:
+        listed = await self.list_versions(installation, limit=1)
+        return listed[0] if listed else None
+
+    async def get_version(self, installation: str, version: int) -> StoredVersion | None:
+        statement = select(
+            *_INFO_COLUMNS, VersionRow.manifest, VersionRow.signature, VersionRow.content
+        ).where(VersionRow.installation == installation, VersionRow.version == version)
+        async with self._read() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        return StoredVersion(_info(row), row.manifest, row.signature, row.content)
+
+    async def set_version_report(
+        self, installation: str, version: int, report: VersionReport
+    ) -> bool:
+        data = {
+            "applied": report.applied,
+            "code": report.code,
+            "message": report.message,
+            "at": iso(report.at),
+        }
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(VersionRow)
+                .where(VersionRow.installation == installation, VersionRow.version == version)
+                .values(report=data)
+            )
+        return bool(result.rowcount)
 
     async def close(self) -> None:
         await self._engine.dispose()
