@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +23,19 @@ import httpx
 CLI = [sys.executable, "-m", "domogate"]
 
 
+@functools.cache
+def integrator_key_for_tests() -> str:
+    """The integrator key file of this test run's CLI processes (``domogate deploy`` makes
+    one on first use): a temporary folder of the run, never the user's config folder."""
+    folder = tempfile.mkdtemp(prefix="domogate-test-integrator-")
+    atexit.register(shutil.rmtree, folder, True)
+    return str(Path(folder) / "integrator.key")
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["DOMOGATE_ARGON2_PROFILE"] = "test"
+    env.setdefault("DOMOGATE_INTEGRATOR_KEY", integrator_key_for_tests())
     env.pop("DOMOGATE_CONFIG", None)
     env.pop("DOMOGATE_DATA", None)
     env["NO_COLOR"] = "1"

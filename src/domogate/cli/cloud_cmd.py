@@ -404,3 +404,9 @@ def release(
         + ("; its link was ended" if answer["was_linked"] else "")
         + ("" if answer["cloud_running"] else " (the cloud is not running)")
     )
+
+
+# `domogate cloud publish` and `domogate cloud versions`: the integrator's side.
+from domogate.cli import publish_cmd  # noqa: E402
+
+publish_cmd.register(app)

@@ -29,6 +29,7 @@ from domogate.cli.plumbing import (
     _stdin_is_tty,
     safe_text,
 )
+from domogate.client import integrator, publishrecord
 from domogate.client.api import ServerApi, normalise_base_url
 from domogate.client.enrolment import pin_server
 from domogate.client.session import INSECURE_HTTP_WARNING, require_secure_transport
@@ -40,6 +41,11 @@ DEPLOY_HELP = _doc(
     "first start; later deploys need the project's service password. The certificate is "
     "checked against --fingerprint, else against this CLI's pin when it is connected to "
     "the same server, else (on a terminal) you are asked to confirm it.",
+    "Every deploy sends your integrator key's public half (made on first use in your config "
+    "folder, or the file $DOMOGATE_INTEGRATOR_KEY names; never in the project folder): the "
+    "server pins it, and accepts versions published through the cloud (`domogate cloud "
+    "publish`) only when that key signed them. It then records the house's installation "
+    "name and its cloud in DIR/.domogate/publish.json (no secret in it).",
 )
 DEPLOY_EPILOG = _examples(
     "domogate deploy ./maison --server https://maison.local:7550 --setup-code ACDE-FGHJ-KLMN "
@@ -121,6 +127,9 @@ def deploy(
                 "on standard input (--password-stdin)."
             )
     project_name, data = _load_project_data(directory)
+    signer = integrator.load_or_create(directory)
+    if signer.created:
+        _note(integrator.created_message(signer))
 
     known_cert: bytes | None = None
     if fingerprint is None and base.startswith("https://"):
@@ -136,11 +145,31 @@ def deploy(
         if cert_pem is None:
             cert_pem, _ = await pin_server(base, pin=fingerprint, confirm=_confirm_if_tty())
         async with ServerApi(base, cert_pem=cert_pem) as api:
-            return await api.deploy(data, setup_code=setup_code, password=password)
+            return await api.deploy(
+                data, setup_code=setup_code, password=password, publisher_key=signer.public_text
+            )
 
     result = asyncio.run(run())
+    installation = result.get("installation")
+    address, cloud_fp = publishrecord.cloud_of(data)
+    record_path = publishrecord.write_record(
+        directory,
+        publishrecord.PublishRecord(
+            installation if isinstance(installation, str) and installation else None,
+            base,
+            signer.fingerprint,
+            address,
+            cloud_fp,
+        ),
+    )
     if as_json:
-        print_json(result)
+        print_json(
+            {
+                **result,
+                "publisher_key_fingerprint": signer.fingerprint,
+                "publish_record": str(record_path),
+            }
+        )
         return
     name = result.get("name") or project_name
     _echo(f"Deployed {safe_text(name)} as version {safe_text(result.get('version'))} to {base}")
@@ -160,3 +189,10 @@ def deploy(
     )
     if differs:
         _echo(differs)
+    _echo(f"Publisher key pinned: {signer.fingerprint} (your integrator key {signer.path})")
+    if isinstance(installation, str) and installation:
+        _echo(
+            f"Installation {safe_text(installation)}"
+            + (f" at cloud {safe_text(address)}" if address else " (no system.cloud.address)")
+            + f"; recorded in {record_path}"
+        )

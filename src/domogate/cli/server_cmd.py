@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 import typer
@@ -302,7 +302,9 @@ def info(
     data: Path | None = DataOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show the server id and the TLS certificate fingerprint of an existing data folder."""
+    """Show the server id, the TLS certificate fingerprint and the pinned publisher key's
+    fingerprint (the integrator key that signs versions published through the cloud) of an
+    existing data folder."""
     from domogate.storage.datadir import DataDir
 
     d = DataDir(_data(data))
@@ -311,11 +313,39 @@ def info(
             f"No server data in {d.path}: start `domogate server --data {d.path}` once "
             "first (a mistyped folder would otherwise make a new server identity)."
         )
-    result = {"server_id": d.server_id, "fingerprint": d.fingerprint, "data": str(d.path)}
+    result = {
+        "server_id": d.server_id,
+        "fingerprint": d.fingerprint,
+        "data": str(d.path),
+        "publisher_key_fingerprint": _publisher_key_fingerprint(d),
+    }
     if as_json:
         print_json(result)
     else:
-        typer.echo(f"server id:   {result['server_id']}\nfingerprint: {result['fingerprint']}")
+        typer.echo(
+            f"server id:     {result['server_id']}\nfingerprint:   {result['fingerprint']}\n"
+            f"publisher key: {result['publisher_key_fingerprint'] or 'none pinned (deploy once)'}"
+        )
+
+
+def _publisher_key_fingerprint(d: Any) -> str | None:
+    """The pinned publisher key's fingerprint (``docs/cloud-publish.md``), or None."""
+    from domogate.core.publishing import key_fingerprint_of_text
+    from domogate.services.deploy import PUBLISHER_KEY
+    from domogate.storage.sql import open_store
+
+    if not d.database_path.exists():
+        return None
+
+    async def run() -> str | None:
+        store = await open_store(d.database_url)
+        try:
+            return await store.get_meta(PUBLISHER_KEY)
+        finally:
+            await store.close()
+
+    key = asyncio.run(run())
+    return key_fingerprint_of_text(key) if key else None
 
 
 @app.command("cloud-name")

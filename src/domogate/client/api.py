@@ -325,13 +325,17 @@ class ServerApi:
         *,
         setup_code: str | None = None,
         password: str | None = None,
+        publisher_key: str | None = None,
     ) -> JSON:
         if (setup_code is None) == (password is None):
             raise InvalidInput("Deploy needs either the setup code or the service password.")
+        body: dict[str, Any] = {"project": project_data}
+        if publisher_key is not None:
+            body["publisher_key"] = publisher_key
         return await self._json(
             "POST",
             "/api/deploy",
-            json={"project": project_data},
+            json=body,
             headers={"Authorization": deploy_authorization(setup_code, password)},
             request_timeout=max(self.timeout, DEPLOY_TIMEOUT),
         )

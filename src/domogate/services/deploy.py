@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from domogate.core.accounts import ProjectVersion, User, UserOrigin, unnamed_slot
 from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
+from domogate.core.publishing import key_fingerprint_of_text
 from domogate.errors import Conflict, DomogateError, InvalidCredentials, InvalidInput
 from domogate.services.context import RequestContext
 from domogate.services.deps import Deps
@@ -27,6 +28,18 @@ class DeployGrant:
     by_setup_code: bool
     service_hash: str | None  # the service password's hash it was checked against
     password: str | None = field(default=None, repr=False)  # kept for this request only
+
+
+PUBLISHER_KEY = "publisher_key"
+"""The store's meta key of the pinned publisher key (``docs/cloud-publish.md``)."""
+
+
+@dataclass(frozen=True)
+class PublisherPin:
+    """A change of the pinned publisher key: the old and new fingerprints."""
+
+    old: str | None
+    new: str
 
 
 @dataclass(frozen=True)
@@ -67,9 +80,29 @@ class DeployService:
             raise
         return DeployGrant(version, service_hash is None, service_hash, password)
 
-    async def apply(self, ctx: RequestContext, grant: DeployGrant, data: object) -> DeployResult:
-        """Validate and switch to ``data``, authorised by ``grant``."""
+    async def apply(
+        self,
+        ctx: RequestContext,
+        grant: DeployGrant,
+        data: object,
+        *,
+        publisher_key: str | None = None,
+    ) -> DeployResult:
+        """Validate and switch to ``data``, authorised by ``grant``; pin ``publisher_key``
+        (the integrator's, ``cloudwire.public_key_text``) in the same transaction, when
+        given: the key that published versions must be signed by (a deploy without one
+        leaves the pin as it is)."""
+        pin: PublisherPin | None = None
         try:
+            if publisher_key is not None:
+                try:
+                    new_fp = key_fingerprint_of_text(publisher_key)
+                except InvalidInput as exc:
+                    raise InvalidInput(
+                        "publisher_key is not an Ed25519 public key (base64url of its 32 "
+                        "bytes, as `domogate deploy` sends it).",
+                        field="publisher_key",
+                    ) from exc
             async with self._lock:
                 # A grant holds for the secret it was checked against: if the service
                 # password changed while this body was arriving (a rotation after a leak),
@@ -96,11 +129,28 @@ class DeployService:
                     file="deployed project",
                     hash_format=self._d.passwords.passwords.is_well_formed_hash,
                 )
-                result = await self._switch(project, ctx)
+                meta: dict[str, str] = {}
+                if publisher_key is not None:
+                    old = await self._d.store.get_meta(PUBLISHER_KEY)
+                    if old != publisher_key:
+                        old_fp = key_fingerprint_of_text(old) if old else None
+                        pin = PublisherPin(old_fp, new_fp)
+                        meta[PUBLISHER_KEY] = publisher_key
+                result = await self._switch(project, ctx, meta=meta)
         except DomogateError as exc:
             await self._d.audit.record("deploy", exc.code, ctx)
             raise
         await self._d.audit.record("deploy", "ok", ctx, actor_name="integrator", **asdict(result))
+        if pin is not None:
+            await self._d.audit.record(
+                "publisher_key.pin",
+                "ok",
+                ctx,
+                actor_name="integrator",
+                old_fingerprint=pin.old,
+                new_fingerprint=pin.new,
+                version=result.version,
+            )
         self._d.events.publish(ProjectChanged(result.version))
         return result
 
@@ -153,7 +203,7 @@ class DeployService:
         return await self.apply(ctx, grant, data)
 
     async def _switch(
-        self, project: Project, ctx: RequestContext, meta: Mapping[str, str] | None = None
+        self, project: Project, ctx: RequestContext, *, meta: Mapping[str, str] | None = None
     ) -> DeployResult:
         now = self._d.clock.now()
         groups = set(project.group_names())
@@ -243,7 +293,7 @@ class DeployService:
             deployed_by=ctx.source,
         )
         await self._d.store.deploy_project(
-            version, upserts, delete_ids, before_commit=self._before_commit, meta=meta
+            version, upserts, delete_ids, before_commit=self._before_commit, meta=meta or None
         )
         self._d.project.current = DeployedProject(version.version, project)
         if previous == 0 or project.system.password is not None:

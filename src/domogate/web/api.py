@@ -125,6 +125,13 @@ class DeployIn(_Body):
     header and are checked before this body is read."""
 
     project: dict[str, Any]
+    publisher_key: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The integrator's Ed25519 public key (base64url of its 32 bytes): "
+        "pinned with this deploy as the key every version published through the cloud must "
+        "be signed by. Absent: the pin stays as it is.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -360,8 +367,11 @@ def build_router(services: Services) -> APIRouter:
         setup_code, password = deploy_credentials(authorization)
         grant = await services.deploy.authorise(ctx, setup_code=setup_code, password=password)
         body = await read_model(request, DeployIn)
-        result = await services.deploy.apply(ctx, grant, body.project)
-        return deploy_json(result)
+        result = await services.deploy.apply(
+            ctx, grant, body.project, publisher_key=body.publisher_key
+        )
+        # The house's cloud name: where `domogate cloud publish` sends its versions.
+        return {**deploy_json(result), "installation": services.cloud.name}
 
     # --- clients (admins) -------------------------------------------------------------
     @r.get("/clients", tags=["clients"])
