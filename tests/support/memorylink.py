@@ -14,7 +14,7 @@ from domogate.services.ports import (
     PublishedVersion,
     VersionListener,
     VersionNotice,
-    VersionReport,
+    VersionResult,
 )
 
 MEMORY_CLOUD_URL = "https://abcdefghijklmnop.localhost:7443"
@@ -29,7 +29,7 @@ class MemoryLink:
         self.listener: VersionListener | None = None
         self.held: dict[int, PublishedVersion] = {}  # what get_version answers
         self.fetched: list[int] = []
-        self.reports: list[VersionReport] = []
+        self.reports: list[VersionResult] = []
         self.gate: asyncio.Event | None = None  # when set: fetches wait for it
 
     @property
@@ -56,7 +56,7 @@ class MemoryLink:
             raise UpdateUnavailable(f"The memory cloud holds no version {version}.")
         return held
 
-    def report_version(self, report: VersionReport) -> None:
+    def report_version(self, report: VersionResult) -> None:
         self.reports.append(report)
 
     def tell(self, version: int, published_at: str | None = "2026-01-01T00:00:00Z") -> None:

@@ -60,7 +60,7 @@ from domogate.services.ports import (
     CloudTarget,
     PublishedVersion,
     VersionListener,
-    VersionReport,
+    VersionResult,
 )
 
 log = logging.getLogger("domogate.cloud.link")
@@ -222,7 +222,7 @@ class LinkClient:
     async def fetch_version(self, version: int) -> PublishedVersion:
         return await self.versions.fetch(version)
 
-    def report_version(self, report: VersionReport) -> None:
+    def report_version(self, report: VersionResult) -> None:
         self.versions.report(report)
 
     def start(self, target: CloudTarget, report: CloudLinkReport) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from domogate.core.publishing import MAX_CONTENT_BYTES, MAX_MANIFEST_BYTES
 from domogate.errors import UpdateUnavailable
-from domogate.services.ports import PublishedVersion, VersionListener, VersionNotice, VersionReport
+from domogate.services.ports import PublishedVersion, VersionListener, VersionNotice, VersionResult
 
 log = logging.getLogger("domogate.cloud.link")
 
@@ -77,7 +77,7 @@ class VersionChannel:
         self._listener: VersionListener | None = None
         self._ws: Sender | None = None
         self._waiting: dict[int, asyncio.Future[PublishedVersion]] = {}
-        self._reports: list[VersionReport] = []
+        self._reports: list[VersionResult] = []
         self._flushing: asyncio.Task[None] | None = None
         self._timeout = fetch_timeout_s
 
@@ -161,10 +161,10 @@ class VersionChannel:
                 f"The cloud did not send version {version} within {self._timeout:.0f} s."
             ) from exc
 
-    def report(self, report: VersionReport) -> None:
+    def report(self, report: VersionResult) -> None:
         message = report.message
         if message is not None and len(message) > MAX_MESSAGE_TEXT:
-            report = VersionReport(
+            report = VersionResult(
                 report.version, report.applied, report.code, message[:MAX_MESSAGE_TEXT]
             )
         self._reports = [*self._reports, report][-MAX_REPORTS:]

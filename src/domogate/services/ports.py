@@ -310,7 +310,7 @@ class CloudLink(Protocol):
         ``UpdateUnavailable`` when there is no link, the cloud does not hold it, or it
         does not answer in time."""
 
-    def report_version(self, report: VersionReport) -> None:
+    def report_version(self, report: VersionResult) -> None:
         """Send ``version_result`` (returns at once; kept until a link is up)."""
 
 
@@ -337,7 +337,7 @@ class PublishedVersion:
 
 
 @dataclass(frozen=True)
-class VersionReport:
+class VersionResult:
     """The server's ``version_result``: applied, or refused with an error's code."""
 
     version: int

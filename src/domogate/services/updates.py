@@ -29,7 +29,7 @@ from domogate.services.context import RequestContext
 from domogate.services.deploy import DeployResult, DeployService
 from domogate.services.deps import Deps
 from domogate.services.events import UpdateChanged, UpdateRefusal, UpdateStatus
-from domogate.services.ports import CloudLink, VersionNotice, VersionReport
+from domogate.services.ports import CloudLink, VersionNotice, VersionResult
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class UpdateService:
             await self._refused(version, exc)
             raise
         log.info("published version %d applied as project version %d", version, result.version)
-        self._link.report_version(VersionReport(version, True))
+        self._link.report_version(VersionResult(version, True))
         self._set(UpdateStatus())
         return result
 
@@ -171,7 +171,7 @@ class UpdateService:
         log.warning("published version %d refused: %s (%s)", version, exc.message, exc.code)
         await self._d.audit.record("update.refused", exc.code, CLOUD, version=version)
         assert self._link is not None
-        self._link.report_version(VersionReport(version, False, exc.code, exc.message))
+        self._link.report_version(VersionResult(version, False, exc.code, exc.message))
         available = self._status.available
         self._set(
             UpdateStatus(
