@@ -220,3 +220,12 @@ async def test_automatic_update_off_waits_for_the_maintenance_page(
         assert deploy.source == "cloud" and deploy.outcome == "ok"
     finally:
         await env.services.close()
+
+
+async def test_another_version_than_the_one_asked_for_is_refused(
+    auto: Env, link: MemoryLink
+) -> None:
+    link.held[3] = published(_next("Version two"), 2, INTEGRATOR, link.name)  # signed as 2
+    await _tell(auto, link, 3)
+    assert auto.services.project.version == 1
+    assert [(r.version, r.code) for r in link.reports] == [(3, "version_invalid")]
