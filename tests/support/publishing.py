@@ -1,18 +1,18 @@
-"""Published versions for tests: signed as ``domogate cloud publish`` signs them
-(``core/publishing.py``), or spoiled on purpose (another key, another content)."""
+"""Published versions as the home server's link port gives them (``PublishedVersion``),
+built on ``tests/support/published.py`` (signed as ``domogate cloud publish`` signs), or
+spoiled on purpose (another key, another content)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from domogate.core import cloudwire
-from domogate.core.publishing import canonical_content, make_manifest, sign_manifest
 from domogate.services.ports import PublishedVersion
+from tests.support.published import WHEN, signed_version
 
-WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+__all__ = ["WHEN", "key_text", "published"]
 
 
 def key_text(key: Ed25519PrivateKey) -> str:
@@ -29,8 +29,7 @@ def published(
 ) -> PublishedVersion:
     """``data`` signed by ``key`` as ``version`` for ``installation``; ``content``: bytes
     sent instead of the signed ones (a cloud that changed them)."""
-    signed = canonical_content(data)
-    manifest = make_manifest(installation, version, signed, WHEN, key.public_key()).to_bytes()
+    signed = signed_version(installation, version, key, project=data)
     return PublishedVersion(
-        version, manifest, sign_manifest(manifest, key), signed if content is None else content
+        version, signed.manifest, signed.signature, signed.content if content is None else content
     )
