@@ -378,6 +378,17 @@ class CloudPasswordInvalid(CloudError):
     ws_close = 4401
 
 
+class UpdateUnavailable(DomogateError):
+    """A published version could not be fetched from the cloud (the home server's side)."""
+
+    code = "update_unavailable"
+    default_message = (
+        "The published version could not be fetched from the cloud (the cloud link is down "
+        "or the cloud no longer holds it); try again when the cloud link is up."
+    )
+    http_status = 503
+
+
 # --- connections ---------------------------------------------------------------------
 
 

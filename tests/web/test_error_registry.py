@@ -130,6 +130,7 @@ def test_the_codes_clients_see_are_kept() -> None:
         "cloud_name_mismatch": e.CloudNameMismatch,
         "cloud_not_invited": e.CloudNotInvited,
         "cloud_password_invalid": e.CloudPasswordInvalid,
+        "update_unavailable": e.UpdateUnavailable,
         "too_slow": e.TooSlow,
         "too_many_connections": e.TooManyConnections,
         "client_error": e.ClientError,

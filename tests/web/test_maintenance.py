@@ -51,7 +51,7 @@ async def test_the_overview_has_the_documented_shape_and_names_unnamed_slots(
     await live.http.post("/api/clients", json={}, headers=live.bearer(await live.login()))
     token = await open_session(live)
     body = (await live.http.get("/api/maintenance", headers=bearer(token))).json()
-    assert set(body) == {"server", "project", "admins", "users", "audit", "cloud"}
+    assert set(body) == {"server", "project", "admins", "users", "audit", "cloud", "update"}
     assert set(body["server"]) == {"id", "fingerprint", "software_version", "address", "https"}
     assert set(body["project"]) == {
         "name", "version", "deployed_at", "groups", "use_otp_authentication",

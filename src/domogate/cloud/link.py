@@ -15,6 +15,10 @@ One control link at a time, ``wss://<system.cloud.address>/api/link``:
   (:class:`~domogate.cloud.poolclient.PoolClient`) opened; ``pool`` messages ask for more;
   ``released`` forgets the claim record and stops the link for good (until the project
   changes);
+- published versions (``docs/cloud-publish.md``): ``version_available`` goes to the
+  listener the services set, ``get_version`` / ``version`` and ``version_result`` through
+  :class:`~domogate.cloud.versionchannel.VersionChannel`; the link accepts messages up
+  to 96 MiB (a version's content, base64);
 - reconnection with capped exponential backoff (0.5 s doubling to 30 s) and full jitter,
   from 0.5 s again after each welcome; ``rate_limited`` waits at least ``retry_after``.
 
@@ -43,6 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from domogate.cloud.poolclient import POOL_CAP, OnStream, PoolClient
+from domogate.cloud.versionchannel import VersionChannel
 from domogate.core import cloudwire
 from domogate.core.backoff import backoff_delay
 from domogate.services.ports import (
@@ -53,6 +58,9 @@ from domogate.services.ports import (
     CloudLinkReport,
     CloudLinkState,
     CloudTarget,
+    PublishedVersion,
+    VersionListener,
+    VersionResult,
 )
 
 log = logging.getLogger("domogate.cloud.link")
@@ -67,7 +75,7 @@ OPEN_TIMEOUT_S = 10.0  # TCP + TLS + WebSocket handshake
 REPLY_TIMEOUT_S = 15.0  # the challenge, then the welcome (the cloud hashes a password)
 PING_INTERVAL_S = 20.0
 PING_TIMEOUT_S = 40.0  # dead after 2 missed pings
-MAX_MESSAGE = 64 * 1024
+MAX_MESSAGE = 96 * 1024 * 1024  # a published version's content (64 MiB), base64, in JSON
 
 
 class CloudFiles(Protocol):
@@ -202,10 +210,20 @@ class LinkClient:
         self._task: asyncio.Task[None] | None = None
         self._report: CloudLinkReport | None = None
         self.pools: PoolClient | None = None
+        self.versions = VersionChannel()
 
     @property
     def name(self) -> str:
         return self._name
+
+    def on_version_available(self, listener: VersionListener) -> None:
+        self.versions.set_listener(listener)
+
+    async def fetch_version(self, version: int) -> PublishedVersion:
+        return await self.versions.fetch(version)
+
+    def report_version(self, report: VersionResult) -> None:
+        self.versions.report(report)
 
     def start(self, target: CloudTarget, report: CloudLinkReport) -> None:
         if self._task is not None and not self._task.done():
@@ -364,10 +382,13 @@ class LinkClient:
         )
         if self._on_linked is not None:
             self._on_linked(welcome.url)
+        self.versions.attach(ws)
         try:
             async for raw in ws:
                 message = _parse(raw)
                 kind = message.get("type")
+                if self.versions.handle(message):
+                    continue
                 if kind == "pool":
                     want = message.get("want")
                     if isinstance(want, int) and not isinstance(want, bool) and want > 0:
@@ -375,6 +396,7 @@ class LinkClient:
                 elif kind == "released":
                     raise _Released()
         finally:
+            self.versions.detach()
             self.pools = None
             await pools.close()
 

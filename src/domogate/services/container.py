@@ -22,6 +22,7 @@ from domogate.services.objects import ObjectsService
 from domogate.services.ports import Bus, CertificateKeeper, Clock, CloudLink, SetupCodes
 from domogate.services.project_state import ProjectState
 from domogate.services.service_password import ServicePasswordGuard
+from domogate.services.updates import UpdateService
 from domogate.settings import ServerSettings
 
 
@@ -42,6 +43,7 @@ class Services:
         self.cloud = CloudLinkService(deps.project, deps.events, cloud_link, certificate_keeper)
         self.clients = ClientsService(deps, self.auth, self.cloud)
         self.deploy = DeployService(deps, guard, before_commit=deploy_before_commit)
+        self.updates = UpdateService(deps, self.deploy, cloud_link)
         self.maintenance = MaintenanceService(deps, guard, self.auth)
         self.objects = ObjectsService(
             bus=bus,
@@ -101,11 +103,13 @@ class Services:
         lifespan starts the expiry job, :attr:`expiry`, next to it)."""
         await self._d.project.load(self._d.store)
         await self.objects.start()
+        self.updates.start()  # before the link: it tells of a version after its welcome
         await self.cloud.start()
 
     async def close(self) -> None:
         await self.expiry.stop()
         await self.cloud.stop()
+        await self.updates.stop()
         await self.objects.stop()
         await self._d.audit.close()
         self._d.passwords.close()

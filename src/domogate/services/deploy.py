@@ -154,6 +154,42 @@ class DeployService:
         self._d.events.publish(ProjectChanged(result.version))
         return result
 
+    async def apply_published(
+        self, ctx: RequestContext, data: object, published_version: int
+    ) -> DeployResult:
+        """Validate and switch to a version published through the cloud, as :meth:`apply`
+        does, without a service-password grant: the signature of the pinned publisher key
+        is the authorisation (``services/updates.py`` checked it). ``published_version``
+        moves in the deploy's own transaction; audited ``deploy`` from ``ctx`` (``cloud``)."""
+        meta = {"published_version": str(published_version)}
+        try:
+            async with self._lock:
+                project = validate_project_data(
+                    data,
+                    file="published project",
+                    hash_format=self._d.passwords.passwords.is_well_formed_hash,
+                )
+                result = await self._switch(project, ctx, meta=meta)
+        except DomogateError as exc:
+            await self._d.audit.record(
+                "deploy",
+                exc.code,
+                ctx,
+                actor_name="integrator",
+                published_version=published_version,
+            )
+            raise
+        await self._d.audit.record(
+            "deploy",
+            "ok",
+            ctx,
+            actor_name="integrator",
+            published_version=published_version,
+            **asdict(result),
+        )
+        self._d.events.publish(ProjectChanged(result.version))
+        return result
+
     async def deploy(
         self,
         ctx: RequestContext,

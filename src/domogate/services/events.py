@@ -56,6 +56,29 @@ class CloudCertificateChanged:
     certificate: CloudCertificate
 
 
+@dataclass(frozen=True)
+class UpdateRefusal:
+    """A published version the server refused (``code``: the error's)."""
+
+    version: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """What admins see of published versions (``services/updates.py``)."""
+
+    available: int | None = None  # waiting to be applied from the maintenance page
+    published_at: str | None = None  # the available version's, as the cloud told it
+    refused: UpdateRefusal | None = None  # the last refusal, until a version is applied
+
+
+@dataclass(frozen=True)
+class UpdateChanged:
+    status: UpdateStatus
+
+
 Event = (
     ClientsChanged
     | ProjectChanged
@@ -64,6 +87,7 @@ Event = (
     | BusStatusChanged
     | CloudLinkChanged
     | CloudCertificateChanged
+    | UpdateChanged
 )
 Listener = Callable[[Event], None]
 

@@ -300,6 +300,51 @@ class CloudLink(Protocol):
     async def stop(self) -> None:
         """Close the control link and every pool connection now."""
 
+    # Published versions (``docs/cloud-publish.md``): the link tells, fetches, reports.
+    def on_version_available(self, listener: VersionListener) -> None:
+        """Call ``listener`` (on the event loop; it must not block) for every
+        ``version_available`` the cloud sends, on any link from now on."""
+
+    async def fetch_version(self, version: int) -> PublishedVersion:
+        """Ask the cloud for ``version`` over the control link (``get_version``);
+        ``UpdateUnavailable`` when there is no link, the cloud does not hold it, or it
+        does not answer in time."""
+
+    def report_version(self, report: VersionResult) -> None:
+        """Send ``version_result`` (returns at once; kept until a link is up)."""
+
+
+@dataclass(frozen=True)
+class VersionNotice:
+    """A cloud's ``version_available``: it holds ``version`` (its latest)."""
+
+    version: int
+    digest: str | None = None
+    published_at: str | None = None  # ISO-8601, as the cloud sent it
+
+
+VersionListener = Callable[[VersionNotice], None]
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A version as the cloud gave it: untrusted until ``core.publishing.check_version``."""
+
+    version: int
+    manifest: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """The server's ``version_result``: applied, or refused with an error's code."""
+
+    version: int
+    applied: bool
+    code: str | None = None
+    message: str | None = None
+
 
 # --- the cloud (``domogate cloud serve``) --------------------------------------------------
 # The cloud's control plane has a database of its own (``storage/cloud``): installation

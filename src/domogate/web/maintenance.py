@@ -12,6 +12,7 @@ from domogate.errors import Unauthenticated
 from domogate.services.container import Services
 from domogate.services.maintenance import Overview, ProjectFacts, ServerFacts, UserRow
 from domogate.web.api import ERROR_RESPONSES, context_of
+from domogate.web.live.protocol import update_json
 from domogate.web.views import audit_json, cloud_json
 
 
@@ -101,7 +102,15 @@ def build_maintenance_router(services: Services) -> APIRouter:
     async def overview(token: TokenDep) -> dict[str, Any]:
         data = overview_json(await service.overview(token))
         data["cloud"] = cloud_json(services.cloud.state)
+        data["update"] = update_json(services.updates.status)
         return data
+
+    @r.post("/update")
+    async def apply_update(request: Request, token: TokenDep) -> dict[str, Any]:
+        """Fetch, check and apply the published version waiting (404 when none)."""
+        service.check(token)
+        result = await services.updates.apply_available(context_of(request))
+        return {"version": result.version, "name": result.name}
 
     @r.put("/users/{user_id}/admin")
     async def set_admin(

@@ -34,6 +34,7 @@ from domogate.services.events import (
     Event,
     ObjectStateChanged,
     ProjectChanged,
+    UpdateChanged,
 )
 from domogate.web.errors import WS_CLOSE
 from domogate.web.live.connection import Connection
@@ -92,6 +93,7 @@ class LiveHub:
         if conn.is_admin:
             conn.push(protocol.bus_message(self.services.objects.bus_status))
             conn.push(protocol.cloud_message(self.services.cloud.state))
+            self._push_update(conn)
             self._schedule_clients_push()
 
     # --- events -------------------------------------------------------------------------
@@ -116,6 +118,17 @@ class LiveHub:
             for conn in list(self.connections):
                 if conn.is_admin:
                     conn.push(text)
+        elif isinstance(event, UpdateChanged):
+            text = json.dumps(protocol.update_message(event.status))
+            for conn in list(self.connections):
+                if conn.is_admin:
+                    conn.push(text)
+
+    def _push_update(self, conn: Connection) -> None:
+        """An admin's first messages tell of a version available or refused (if any)."""
+        status = self.services.updates.status
+        if status.available is not None or status.refused is not None:
+            conn.push(protocol.update_message(status))
 
     async def _after_deploy(self, version: int, previous: asyncio.Task[None] | None) -> None:
         """A deploy may move users between groups: read them again before telling anyone
@@ -311,6 +324,7 @@ class LiveHub:
             if conn.is_admin:
                 conn.push(protocol.bus_message(self.services.objects.bus_status))
                 conn.push(protocol.cloud_message(self.services.cloud.state))
+                self._push_update(conn)
                 clients = clients_json(await self.services.clients.snapshot())
                 conn.push({"type": "clients", "clients": clients})
             if shown_changed:

@@ -9,6 +9,7 @@ from typing import Any
 from domogate.core.times import iso
 from domogate.errors import InvalidInput
 from domogate.services.context import Caller
+from domogate.services.events import UpdateStatus
 from domogate.services.ports import BusStatus, CloudLinkState
 from domogate.web.live.transport import WS_MAX_MESSAGE, RawSocket
 from domogate.web.views import bus_json, cloud_json
@@ -43,6 +44,22 @@ def bus_message(status: BusStatus) -> dict[str, Any]:
 
 def cloud_message(state: CloudLinkState) -> dict[str, Any]:
     return {"type": "cloud", **cloud_json(state)}
+
+
+def update_json(status: UpdateStatus) -> dict[str, Any]:
+    """Published versions as admins see them (the live ``update``, the maintenance page)."""
+    refused = status.refused
+    return {
+        "available": status.available,
+        "published_at": status.published_at,
+        "refused": None
+        if refused is None
+        else {"version": refused.version, "code": refused.code, "message": refused.message},
+    }
+
+
+def update_message(status: UpdateStatus) -> dict[str, Any]:
+    return {"type": "update", **update_json(status)}
 
 
 def error_message(code: str, message: str) -> dict[str, Any]:

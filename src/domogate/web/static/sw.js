@@ -35,6 +35,7 @@ const SHELL = [
   "/static/js/shell.js",
   "/static/js/state.js",
   "/static/js/timing.js",
+  "/static/js/updates.js",
   "/static/i18n/index.json",
   "/static/i18n/en.json",
   "/static/i18n/fr.json",

@@ -1,11 +1,12 @@
 // Advanced settings (administrators): tiles to Manage clients, the Audit log and the
-// maintenance page, and facts about this session.
+// maintenance page, facts about this session, and a published version waiting (live).
 
 import { h, icon, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { show } from "./router.js";
 import { session } from "./session.js";
-import { state } from "./state.js";
+import { on, state } from "./state.js";
+import { updateNotices } from "./updates.js";
 
 export function advancedView() {
   const info = session.info || {};
@@ -30,6 +31,7 @@ export function advancedView() {
       ),
       h("h2", { id: "adv-title", text: t("app.advanced") }),
     ),
+    updateNotice(),
     h(
       "div",
       { class: "tiles" },
@@ -43,6 +45,26 @@ export function advancedView() {
       rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]),
     ),
   );
+}
+
+/** "Update available: version N" (and the last refusal), kept current by the live
+ * `update` message while the view is shown. */
+function updateNotice() {
+  const box = h("div", { class: "notice update-notice", role: "status", id: "update-notice" });
+  const fill = () => {
+    const notices = updateNotices(state.update, "advanced");
+    box.replaceChildren(...notices.map((n) => h("p", { text: t(n.key, n.vars) })));
+    box.hidden = notices.length === 0;
+  };
+  fill();
+  const off = on("update", () => {
+    if (!box.isConnected) {
+      off();
+      return;
+    }
+    fill();
+  });
+  return box;
 }
 
 /** A big tile whose accessible name is its title alone; the hint is its description. */

@@ -8,7 +8,7 @@ import { api, serverNow, setApiBase } from "./api.js";
 import { Live } from "./live.js";
 import { BackToLocal, ChannelWatch, COMMAND_BOUND, PING_EVERY, PROBE_TIMEOUT, withinBound } from "./paths.js";
 import { adoptSession, deviceSession, logoutAt, session, signInWithDevice } from "./session.js";
-import { mergeStates, setBus, setClients, setCloud, setObjectState, setPath, state } from "./state.js";
+import { mergeStates, setBus, setClients, setCloud, setObjectState, setPath, setUpdate, state } from "./state.js";
 import { FIRST_RECONNECT_DELAY, needsNewSession, nextReconnectDelay, refreshDelay } from "./timing.js";
 
 let live = null; // the channel in use (a Live with .path and .watch)
@@ -142,6 +142,9 @@ function onMessage(channel, message) {
       break;
     case "cloud":
       setCloud(message);
+      break;
+    case "update":
+      setUpdate(message);
       break;
     case "result":
       settleFrom(channel, message);

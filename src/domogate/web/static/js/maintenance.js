@@ -1,6 +1,7 @@
 // The maintenance page: the project's service password opens a short session (kept in
 // memory only) to see the server and project, the users and administrators, and the
-// recent audit events, and to grant or remove the admin flag.
+// recent audit events, to grant or remove the admin flag, and to apply a version published
+// through the cloud (when automatic server update is off).
 
 import { api } from "./api.js";
 import { auditItem } from "./audit.js";
@@ -8,6 +9,7 @@ import { clear, h, icon } from "./dom.js";
 import { formatFingerprint } from "./format.js";
 import { availableLanguages, currentLanguage, formatTime, initI18n, setLanguage, t } from "./i18n.js";
 import { errorMessage } from "./messages.js";
+import { updateNotices } from "./updates.js";
 
 const root = document.getElementById("app");
 let token = null;
@@ -121,6 +123,40 @@ function cloudText(cloud) {
   return `${text} (${cloud.name})`;
 }
 
+/** The published version waiting, with its Apply button, and the last refusal. */
+function updateSection() {
+  const update = data.update;
+  const notices = updateNotices(update, "maintenance");
+  if (notices.length === 0) return null;
+  const children = [h("h2", { id: "mnt-update", text: t("update.title") })];
+  children.push(...notices.map((n) => h("p", { class: "update-line", text: t(n.key, n.vars) })));
+  if (Number.isInteger(update.available)) {
+    const version = update.available;
+    const button = h("button", {
+      type: "button",
+      class: "primary",
+      id: "update-apply",
+      text: t("update.apply", { version }),
+    });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = t("update.applying");
+      try {
+        const result = await api("POST", "/api/maintenance/update", { token });
+        await refresh();
+        const after = root.querySelector("#update-result");
+        if (after) after.textContent = t("update.applied", { version, project: result.version });
+      } catch (err) {
+        await refresh();
+        const after = root.querySelector("#update-result");
+        if (after) after.textContent = errorMessage(err);
+      }
+    });
+    children.push(button);
+  }
+  return h("section", { "aria-labelledby": "mnt-update", class: "card" }, children);
+}
+
 function overview() {
   const s = data.server;
   const p = data.project;
@@ -165,6 +201,8 @@ function overview() {
   return h(
     "div",
     { class: "maintenance" },
+    h("p", { class: "notice", role: "status", id: "update-result" }),
+    updateSection(),
     h(
       "div",
       { class: "two-col" },

@@ -18,6 +18,7 @@ const KNOWN = new Set([
   "challenge_invalid",
   "forbidden",
   "bus_unavailable",
+  "update_unavailable",
   "value_invalid",
   "not_found",
   "conflict",

@@ -7,6 +7,8 @@ export const state = {
   states: {},
   bus: null,
   cloud: null,
+  // Published versions (administrators): {available, published_at, refused} or null.
+  update: null,
   clients: [],
   // The path this page's API and live channel use: current "local" | "cloud" | null (not
   // connected yet); switching: the target path while a switch is under way, else null.
@@ -15,7 +17,7 @@ export const state = {
 
 const listeners = new Map(); // event → Set of functions
 
-/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "cloud", "clients", "path". */
+/** Call `fn(detail)` on each `event`: "states" (every object), "state" (one id), "bus", "cloud", "update", "clients", "path". */
 export function on(event, fn) {
   if (!listeners.has(event)) listeners.set(event, new Set());
   listeners.get(event).add(fn);
@@ -48,6 +50,11 @@ export function setBus(bus) {
 export function setCloud(cloud) {
   state.cloud = cloud;
   emit("cloud", cloud);
+}
+
+export function setUpdate(update) {
+  state.update = update;
+  emit("update", update);
 }
 
 export function setClients(list) {
