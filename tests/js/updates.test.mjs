@@ -10,9 +10,7 @@ test("nothing to say without an update status", () => {
 });
 
 test("an available version points to the maintenance page, or is applied there", () => {
-  assert.deepEqual(updateNotices({ available: 4, refused: null }), [
-    { key: "update.available", vars: { version: 4 } },
-  ]);
+  assert.deepEqual(updateNotices({ available: 4, refused: null }), [{ key: "update.available", vars: { version: 4 } }]);
   assert.deepEqual(updateNotices({ available: 4 }, "maintenance"), [
     { key: "update.available_here", vars: { version: 4 } },
   ]);
