@@ -90,9 +90,11 @@ class CloudHouse:
         server_args: list[str] | None = None,
         system: dict[str, Any] | None = None,
         acme: bool = False,
+        publisher_key: str | None = None,
     ) -> CloudHouse:
         """``acme``: a real pebble as the cloud's ACME directory (its TLS-ALPN-01
-        validations sent to the relay's port); the server trusts pebble's HTTPS for it."""
+        validations sent to the relay's port); the server trusts pebble's HTTPS for it.
+        ``publisher_key``: pinned by the first deploy (published versions need one)."""
         cloud_args, server_args = list(cloud_args or []), list(server_args or [])
         cloud_port = free_port()
         pebble = None
@@ -125,7 +127,10 @@ class CloudHouse:
             with server.http() as c:
                 r = c.post(
                     "/api/deploy",
-                    json={"project": copy.deepcopy(data)},
+                    json={
+                        "project": copy.deepcopy(data),
+                        **({"publisher_key": publisher_key} if publisher_key else {}),
+                    },
                     headers=deploy_headers(setup_code=server.setup_code()),
                 )
             assert r.status_code == 200, r.text
