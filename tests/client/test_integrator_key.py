@@ -102,3 +102,12 @@ def test_the_publish_record_round_trips_and_explains_its_absence(tmp_path: Path)
     data = {"system": {"cloud": {"address": "c.example:7443", "fingerprint": None}}}
     assert publishrecord.cloud_of(data) == ("c.example:7443", None)
     assert publishrecord.cloud_of({}) == (None, None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_key_of_another_user_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / "integrator.key"
+    integrator.load_or_create(path=path)
+    os.chown(path, 65534, -1)  # someone else's file, still 0600
+    with pytest.raises(ClientError, match="another user"):
+        integrator.load_or_create(path=path)

@@ -85,6 +85,7 @@ def test_each_hostile_version_gets_its_own_refusal() -> None:
         b'{"format":1,"installation":"a","version":1,"digest":"d","published_at":"t","publisher_key":"k","x":1}',
         b'{"installation":"a","format":1,"version":1,"digest":"d","published_at":"t","publisher_key":"k"}',
         b"{" + b" " * 5000 + b"}",
+        '{"digest":"d","format":1,"installation":"a","published_at":"t","publisher_key":"\u00e9","version":1}'.encode(),
     ],
 )
 def test_malformed_manifests_are_refused(raw: bytes) -> None:

@@ -229,3 +229,44 @@ async def test_another_version_than_the_one_asked_for_is_refused(
     await _tell(auto, link, 3)
     assert auto.services.project.version == 1
     assert [(r.version, r.code) for r in link.reports] == [(3, "version_invalid")]
+
+
+async def test_a_local_deploy_supersedes_what_was_published_before_it(
+    auto: Env, link: MemoryLink
+) -> None:
+    """A version published, never applied (the house was away), then a local deploy fixes
+    the house: the cloud may not bring the older version back afterwards."""
+    from tests.support.published import signed_version
+    from tests.support.services_env import SERVICE_PASSWORD
+
+    earlier = auto.services.clock.now()
+    signed = signed_version(link.name, 1, INTEGRATOR, project=_next("Stale"), when=earlier)
+    auto.clock.advance(60)  # type: ignore[attr-defined]
+    await auto.services.deploy.deploy(
+        RequestContext("integrator"), _next("Fixed locally"), password=SERVICE_PASSWORD
+    )
+    link.held[1] = PublishedVersion(1, signed.manifest, signed.signature, signed.content)
+    await _tell(auto, link, 1)
+    assert auto.services.project.current is not None
+    assert auto.services.project.current.project.name == "Fixed locally"
+    [report] = link.reports
+    assert not report.applied and report.code == "version_not_newer", report
+
+
+async def test_a_local_deploy_during_the_apply_wins_over_the_version(
+    auto: Env, link: MemoryLink
+) -> None:
+    """The pin and the floor are checked again under the deploy lock: a local deploy that
+    holds the lock (here: rotating the publisher key) when the checked version comes to
+    be applied makes it refused."""
+    link.held[1] = published(_next("From the cloud"), 1, INTEGRATOR, link.name)
+    lock = auto.services.deploy._lock
+    async with lock:  # a local deploy under way
+        link.tell(1)
+        while not getattr(lock, "_waiters", None):  # checked, now waiting for the lock
+            await asyncio.sleep(0.001)
+        await auto.store.set_meta("publisher_key", key_text(Ed25519PrivateKey.generate()))
+    await auto.services.updates.settled()
+    assert auto.services.project.version == 1  # the version was not applied
+    [report] = link.reports
+    assert not report.applied and report.code == "signature_invalid", report

@@ -91,6 +91,11 @@ def load_or_create(project_dir: Path | None = None, path: Path | None = None) ->
         return _create(path)
     if not stat.S_ISREG(info.st_mode):
         raise ClientError(f"The integrator key {path} is not a regular file; refusing to use it.")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ClientError(
+            f"The integrator key {path} belongs to another user; refusing to sign with a key "
+            "someone else could have put there."
+        )
     if info.st_mode & 0o077:
         raise ClientError(
             f"The integrator key {path} is readable by others (mode "

@@ -98,7 +98,7 @@ def check_upload(
         raise PayloadTooLarge(
             f"The content has {len(content)} bytes; at most {MAX_CONTENT_BYTES} are stored."
         )
-    if not hmac.compare_digest(digest_of(content), parsed.digest):
+    if not hmac.compare_digest(digest_of(content).encode(), parsed.digest.encode()):
         raise VersionDigestMismatch()
     not_newer(parsed.version, latest)
     return parsed, fingerprint

@@ -122,7 +122,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         not isinstance(version, int)
         or isinstance(version, bool)
         or version < 1
-        or not all(isinstance(t, str) and t for t in texts)
+        or not all(isinstance(t, str) and t and t.isascii() for t in texts)
         or set(data) != {"format", "installation", "version", "digest", "published_at",
                          "publisher_key"}
     ):  # fmt: skip
@@ -141,14 +141,17 @@ def check_version(
     pinned_key: str | None,
     installation: str,
     published_version: int,
+    local_deploy_at: datetime | None = None,
 ) -> Manifest:
     """The server's checks of a published version, in order (``docs/cloud-publish.md``):
     a pinned key, a manifest, the pinned key's signature, this installation, the digest,
-    a newer version. Raises the first failure's error; returns the manifest."""
+    a newer version — newer than the last one applied, and published after the last
+    local deploy (``local_deploy_at``), which supersedes every version signed before it.
+    Raises the first failure's error; returns the manifest."""
     if not pinned_key:
         raise PublisherKeyMissing()
     parsed = parse_manifest(manifest)
-    if not hmac.compare_digest(parsed.publisher_key, pinned_key):
+    if not hmac.compare_digest(parsed.publisher_key.encode(), pinned_key.encode()):
         raise SignatureInvalid("The version is not signed by the publisher key this server pinned.")
     try:
         cloudwire.parse_public_key(pinned_key).verify(signature, SIGNED_PREFIX + manifest)
@@ -157,9 +160,16 @@ def check_version(
     if parsed.installation != installation:
         raise VersionWrongInstallation()
     if len(content) > MAX_CONTENT_BYTES or not hmac.compare_digest(
-        digest_of(content), parsed.digest
+        digest_of(content).encode(), parsed.digest.encode()
     ):
         raise VersionDigestMismatch()
+    published_at = _published_at(parsed.published_at)
+    if local_deploy_at is not None and published_at < local_deploy_at:
+        raise VersionNotNewer(
+            f"Version {parsed.version} was published before the last local deploy "
+            f"({iso(local_deploy_at)}), which supersedes it; publish again.",
+            version=parsed.version,
+        )
     if parsed.version <= published_version:
         raise VersionNotNewer(
             f"Version {parsed.version} is not newer than the one applied ({published_version}).",
@@ -167,3 +177,13 @@ def check_version(
             applied=published_version,
         )
     return parsed
+
+
+def _published_at(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise VersionInvalid("The version's manifest has no valid published_at.") from exc
+    if at.tzinfo is None:
+        raise VersionInvalid("The version's published_at has no time zone.")
+    return at

@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from domogate.core.accounts import ProjectVersion, User, UserOrigin, unnamed_slot
+from domogate.core.cloudwire import parse_public_key, public_key_text
 from domogate.core.names import name_key
 from domogate.core.project import Project, project_to_data, validate_project_data
 from domogate.core.publishing import key_fingerprint_of_text
+from domogate.core.times import iso
 from domogate.errors import Conflict, DomogateError, InvalidCredentials, InvalidInput
 from domogate.services.context import RequestContext
 from domogate.services.deps import Deps
@@ -31,6 +33,7 @@ class DeployGrant:
 
 
 PUBLISHER_KEY = "publisher_key"
+LOCAL_DEPLOY_AT = "local_deploy_at"  # when the last local deploy superseded what was published
 """The store's meta key of the pinned publisher key (``docs/cloud-publish.md``)."""
 
 
@@ -97,6 +100,8 @@ class DeployService:
             if publisher_key is not None:
                 try:
                     new_fp = key_fingerprint_of_text(publisher_key)
+                    # pinned in its one canonical form (the text is compared as sent)
+                    publisher_key = public_key_text(parse_public_key(publisher_key))
                 except InvalidInput as exc:
                     raise InvalidInput(
                         "publisher_key is not an Ed25519 public key (base64url of its 32 "
@@ -129,7 +134,9 @@ class DeployService:
                     file="deployed project",
                     hash_format=self._d.passwords.passwords.is_well_formed_hash,
                 )
-                meta: dict[str, str] = {}
+                # A local deploy supersedes every version published before it: a cloud
+                # may not bring one back afterwards (core/publishing.check_version).
+                meta: dict[str, str] = {LOCAL_DEPLOY_AT: iso(self._d.clock.now())}
                 if publisher_key is not None:
                     old = await self._d.store.get_meta(PUBLISHER_KEY)
                     if old != publisher_key:
@@ -155,15 +162,22 @@ class DeployService:
         return result
 
     async def apply_published(
-        self, ctx: RequestContext, data: object, published_version: int
+        self,
+        ctx: RequestContext,
+        data: object,
+        published_version: int,
+        recheck: Callable[[], Awaitable[None]] | None = None,
     ) -> DeployResult:
         """Validate and switch to a version published through the cloud, as :meth:`apply`
         does, without a service-password grant: the signature of the pinned publisher key
-        is the authorisation (``services/updates.py`` checked it). ``published_version``
+        is the authorisation (``services/updates.py`` checked it, and checks it again
+        through ``recheck`` under the deploy lock). ``published_version``
         moves in the deploy's own transaction; audited ``deploy`` from ``ctx`` (``cloud``)."""
         meta = {"published_version": str(published_version)}
         try:
             async with self._lock:
+                if recheck is not None:  # the pin and the floor as they are now, under the
+                    await recheck()  # lock: a local deploy meanwhile may have moved them
                 project = validate_project_data(
                     data,
                     file="published project",

@@ -22,14 +22,15 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import datetime
 
-from domogate.core.publishing import check_version
+from domogate.core.publishing import Manifest, check_version
 from domogate.errors import DomogateError, NotFound, ProjectInvalid, VersionInvalid
 from domogate.services.context import RequestContext
-from domogate.services.deploy import DeployResult, DeployService
+from domogate.services.deploy import LOCAL_DEPLOY_AT, DeployResult, DeployService
 from domogate.services.deps import Deps
 from domogate.services.events import UpdateChanged, UpdateRefusal, UpdateStatus
-from domogate.services.ports import CloudLink, VersionNotice, VersionResult
+from domogate.services.ports import CloudLink, PublishedVersion, VersionNotice, VersionResult
 
 log = logging.getLogger(__name__)
 
@@ -144,21 +145,26 @@ class UpdateService:
             else:
                 log.warning("published version %d: %s", version, exc.message)
             raise
-        try:
-            manifest = check_version(
-                manifest=fetched.manifest,
-                signature=fetched.signature,
-                content=fetched.content,
-                pinned_key=pinned,
-                installation=self._link.name,
-                published_version=published,
+        link = self._link
+
+        async def check() -> tuple[Manifest, object]:
+            """The checks against the pin and the floor as stored now; off the event loop
+            (a version is up to 64 MiB: digest and JSON decoding take a while)."""
+            pinned_now = await self._d.store.get_meta(PUBLISHER_KEY)
+            floor = await self.published_version()
+            local_at = await self._d.store.get_meta(LOCAL_DEPLOY_AT)
+            return await asyncio.to_thread(
+                _checked, fetched, version, pinned_now, link.name, floor, local_at
             )
-            if manifest.version != version:
-                raise VersionInvalid(
-                    f"The cloud sent version {manifest.version} when asked for {version}."
-                )
-            data = _decode(fetched.content)
-            result = await self._deploy.apply_published(CLOUD, data, manifest.version)
+
+        async def recheck() -> None:
+            await check()
+
+        try:
+            manifest, data = await check()
+            result = await self._deploy.apply_published(
+                CLOUD, data, manifest.version, recheck=recheck
+            )
         except DomogateError as exc:
             await self._refused(version, exc)
             raise
@@ -192,3 +198,26 @@ def _decode(content: bytes) -> object:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProjectInvalid("The published content is not a JSON project.") from exc
+
+
+def _checked(
+    fetched: PublishedVersion,
+    version: int,
+    pinned: str | None,
+    installation: str,
+    published: int,
+    local_deploy_at: str | None,
+) -> tuple[Manifest, object]:
+    """``check_version``, the version asked for, and the decoded content (in a thread)."""
+    manifest = check_version(
+        manifest=fetched.manifest,
+        signature=fetched.signature,
+        content=fetched.content,
+        pinned_key=pinned,
+        installation=installation,
+        published_version=published,
+        local_deploy_at=datetime.fromisoformat(local_deploy_at) if local_deploy_at else None,
+    )
+    if manifest.version != version:
+        raise VersionInvalid(f"The cloud sent version {manifest.version} when asked for {version}.")
+    return manifest, _decode(fetched.content)
