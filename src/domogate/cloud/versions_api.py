@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import json
+import weakref
 from typing import Any
 
 from starlette.types import Receive, Scope
@@ -30,6 +31,7 @@ from domogate.services.cloud.versions import CloudVersions, Upload
 PREFIX = "/api/installations/"
 SUFFIX = "/versions"
 MAX_VERSION_BODY = 96 * 1024 * 1024  # 64 MiB of content in base64, the manifest, JSON
+UPLOADS_AT_ONCE = 2  # uploads read and decoded at the same time (memory)
 CHALLENGE = b'Basic realm="domogate cloud", charset="UTF-8"'
 HOW_TO_AUTH = (
     "Send the installation's cloud password with HTTP Basic auth (user: the installation "
@@ -123,6 +125,11 @@ def version_json(info: VersionInfo) -> dict[str, Any]:
     }
 
 
+_UPLOADS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)  # one per event loop (a cloud process has one; tests may run several)
+
+
 async def handle(
     versions: CloudVersions, scope: Scope, receive: Receive, name: str
 ) -> tuple[int, Any]:
@@ -145,10 +152,14 @@ async def handle(
             "installation": publisher.installation,
             "versions": [version_json(v) for v in listed],
         }
-    body = await read_body(receive, MAX_VERSION_BODY)
-    upload = await asyncio.to_thread(parse_upload, body)
-    del body
-    published = await versions.publish(publisher, upload)
+    # Uploads are read and decoded one at a time per cloud (each may hold a few hundred
+    # MiB while it is decoded): many at once would be the cloud's memory, not one's own.
+    uploads = _UPLOADS.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(UPLOADS_AT_ONCE))
+    async with uploads:
+        body = await read_body(receive, MAX_VERSION_BODY)
+        upload = await asyncio.to_thread(parse_upload, body)
+        del body
+        published = await versions.publish(publisher, upload)
     return 200, {
         "installation": published.installation,
         "version": published.version,
