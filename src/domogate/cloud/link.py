@@ -18,7 +18,8 @@ One control link at a time, ``wss://<system.cloud.address>/api/link``:
 - published versions (``docs/cloud-publish.md``): ``version_available`` goes to the
   listener the services set, ``get_version`` / ``version`` and ``version_result`` through
   :class:`~domogate.cloud.versionchannel.VersionChannel`; the link accepts messages up
-  to 96 MiB (a version's content, base64);
+  to 1 MiB, and up to 96 MiB (a version's content, base64) only while a version it asked
+  for is awaited;
 - reconnection with capped exponential backoff (0.5 s doubling to 30 s) and full jitter,
   from 0.5 s again after each welcome; ``rate_limited`` waits at least ``retry_after``.
 
@@ -47,7 +48,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from domogate.cloud.poolclient import POOL_CAP, OnStream, PoolClient
-from domogate.cloud.versionchannel import VersionChannel
+from domogate.cloud.versionchannel import SMALL_MESSAGE, VersionChannel
 from domogate.core import cloudwire
 from domogate.core.backoff import backoff_delay
 from domogate.services.ports import (
@@ -75,7 +76,6 @@ OPEN_TIMEOUT_S = 10.0  # TCP + TLS + WebSocket handshake
 REPLY_TIMEOUT_S = 15.0  # the challenge, then the welcome (the cloud hashes a password)
 PING_INTERVAL_S = 20.0
 PING_TIMEOUT_S = 40.0  # dead after 2 missed pings
-MAX_MESSAGE = 96 * 1024 * 1024  # a published version's content (64 MiB), base64, in JSON
 
 
 class CloudFiles(Protocol):
@@ -307,7 +307,7 @@ class LinkClient:
                 open_timeout=OPEN_TIMEOUT_S,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
-                max_size=MAX_MESSAGE,
+                max_size=SMALL_MESSAGE,  # raised only while a version is awaited
                 proxy=None,
                 compression=None,
                 user_agent_header="domogate",

@@ -30,6 +30,8 @@ FETCH_TIMEOUT_S = 300.0  # 64 MiB over a slow uplink of the cloud's
 MAX_SIGNATURE_BYTES = 64
 MAX_REPORTS = 16  # kept while no link is up (the newest)
 MAX_MESSAGE_TEXT = 500
+SMALL_MESSAGE = 1024 * 1024  # the link's messages but a version (welcome, pool, notices)
+BIG_MESSAGE = 96 * 1024 * 1024  # a version: 64 MiB of content, base64, in JSON
 
 
 class Sender(Protocol):
@@ -144,6 +146,8 @@ class VersionChannel:
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._waiting[version] = future
+            self._message_limit()  # big messages accepted only while a version is awaited
+            future.add_done_callback(lambda _: self._message_limit())
             try:
                 await ws.send(json.dumps({"type": "get_version", "version": version}))
             except Exception as exc:
@@ -160,6 +164,15 @@ class VersionChannel:
             raise UpdateUnavailable(
                 f"The cloud did not send version {version} within {self._timeout:.0f} s."
             ) from exc
+
+    def _message_limit(self) -> None:
+        """The link's limit on incoming messages: :data:`BIG_MESSAGE` while a fetch waits
+        for its ``version``, else :data:`SMALL_MESSAGE` (a cloud cannot make the server
+        take in tens of MiB it did not ask for)."""
+        protocol = getattr(self._ws, "protocol", None)
+        if protocol is not None and hasattr(protocol, "max_message_size"):
+            waiting = any(not f.done() for f in self._waiting.values())
+            protocol.max_message_size = BIG_MESSAGE if waiting else SMALL_MESSAGE
 
     def report(self, report: VersionResult) -> None:
         message = report.message
