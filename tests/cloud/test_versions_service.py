@@ -257,3 +257,19 @@ def test_get_version_needs_a_positive_number() -> None:
     for bad in (0, -1, 1.5, None, "3", False, 2**63):
         with pytest.raises(InvalidInput):
             parse_get_version({"type": "get_version", "version": bad})
+
+
+async def test_a_stranger_spending_the_names_allowance_does_not_lock_out_its_publisher(
+    cloud: Cloud,
+) -> None:
+    """The integrator published from 198.51.100.7; a stranger spends the name's allowance
+    with wrong passwords from elsewhere: the integrator's source still gets in (it does
+    not draw on the name's allowance for 30 days), other new sources are throttled."""
+    await cloud.versions.authenticate("home1", "family-secret", "198.51.100.7")
+    for i in range(3):
+        with pytest.raises(CloudPasswordInvalid):
+            await cloud.versions.authenticate("home1", f"guess-{i}", f"203.0.113.{i}")
+    with pytest.raises(RateLimited):
+        await cloud.versions.authenticate("home1", "guess-3", "203.0.113.50")
+    for _ in range(4):
+        await cloud.versions.authenticate("home1", "family-secret", "198.51.100.7")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ from domogate.services.throttling import KeyedBuckets, take_all
 log = logging.getLogger("domogate.cloud.versions")
 
 MAX_LISTED = 100
+TRUSTED_SOURCE_S = 30 * 24 * 3600.0  # a source that published skips the name's allowance
+MAX_TRUSTED_SOURCES = 65536
 
 VersionListener = Callable[[VersionInfo], None]
 
@@ -99,6 +102,8 @@ class CloudVersions:
         limits = limits or PublishLimits()
         self._per_source = KeyedBuckets(limits.per_source)
         self._per_name = KeyedBuckets(limits.per_name)
+        # (name, source key) → until when that source skips the name's allowance
+        self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._listeners: list[VersionListener] = []
 
     def subscribe(self, listener: VersionListener) -> None:
@@ -120,8 +125,13 @@ class CloudVersions:
             )
         mono = self._clock.monotonic()
         where = source_key(source or "")
+        buckets = [(self._per_source, where)]
+        # The name's allowance is what strangers could spend against its owner: a source
+        # that published for this name lately does not draw on it (its own bucket stays).
+        if self._trusted.get((name, where), -1.0) < mono:
+            buckets.append((self._per_name, name))
         try:
-            take_all(mono, (self._per_source, where), (self._per_name, name))
+            take_all(mono, *buckets)
         except RateLimited:
             await self._audit.record_failure("versions_throttled", name, source)
             raise
@@ -132,8 +142,16 @@ class CloudVersions:
             await self._audit.record_failure("versions_password_invalid", name, source)
             raise CloudPasswordInvalid()
         self._per_source.refund(where, mono)
-        self._per_name.refund(name, mono)
+        if len(buckets) > 1:
+            self._per_name.refund(name, mono)
+        self._remember(name, where, mono)
         return Publisher(name, source)
+
+    def _remember(self, name: str, where: str, mono: float) -> None:
+        self._trusted[(name, where)] = mono + TRUSTED_SOURCE_S
+        self._trusted.move_to_end((name, where))
+        while len(self._trusted) > MAX_TRUSTED_SOURCES:
+            self._trusted.popitem(last=False)
 
     # --- the API -----------------------------------------------------------------------
 
