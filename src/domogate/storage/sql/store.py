@@ -33,6 +33,7 @@ from domogate.core.accounts import (
 from domogate.core.names import name_key
 from domogate.errors import Conflict, InvalidInput
 from domogate.storage.sql.engine import MODE_OPTION, create_engine_for
+from domogate.storage.sql.meta import put_meta, read_meta
 from domogate.storage.sql.migrate import sync_url_for, upgrade_database
 from domogate.storage.sql.rows import (
     GET_DEVICE,
@@ -403,29 +404,20 @@ class SqlAccountStore:
                 else:
                     await insert_user(conn, user)
 
-            # 4. the pointer
-            moved = await conn.execute(
-                update(MetaRow)
-                .where(MetaRow.key == CURRENT_PROJECT_KEY)
-                .values(value=str(version.version))
-            )
-            if moved.rowcount == 0:
-                await conn.execute(
-                    insert(MetaRow).values(key=CURRENT_PROJECT_KEY, value=str(version.version))
-                )
+            # 4. the pointer, and what moves with it
+            await put_meta(conn, CURRENT_PROJECT_KEY, str(version.version), pointer=True)
             for key, value in (meta or {}).items():
-                await _put_meta(conn, key, value)
+                await put_meta(conn, key, value)
             if before_commit is not None:  # fault injection (crash tests) and progress hooks
                 await before_commit()
 
     async def get_meta(self, key: str) -> str | None:
         async with self._read() as conn:
-            value = await conn.scalar(select(MetaRow.value).where(MetaRow.key == key))
-        return None if value is None else str(value)
+            return await read_meta(conn, key)
 
     async def set_meta(self, key: str, value: str) -> None:
         async with self._write() as conn:
-            await _put_meta(conn, key, value)
+            await put_meta(conn, key, value)
 
     # audit ------------------------------------------------------------------------------
 
@@ -494,11 +486,3 @@ class SqlAccountStore:
 
 # Not "admin": the project owns it until the server decides it (see deploy_project).
 _PROJECT_OWNED = frozenset({"name", "name_key", "group_name", "password_hash", "origin"})
-
-
-async def _put_meta(conn: AsyncConnection, key: str, value: str) -> None:
-    if key == CURRENT_PROJECT_KEY:
-        raise ValueError("the current project moves only with a deploy")
-    moved = await conn.execute(update(MetaRow).where(MetaRow.key == key).values(value=value))
-    if moved.rowcount == 0:
-        await conn.execute(insert(MetaRow).values(key=key, value=value))
