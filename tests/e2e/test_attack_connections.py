@@ -34,6 +34,7 @@ from tests.support.processes import (
     free_port,
     new_project,
 )
+from tests.support.until import wait_for
 
 HEAD_TIMEOUT = 2.0
 PER_ADDRESS = 6
@@ -438,8 +439,17 @@ def test_a_server_with_128_open_files_survives_a_flood_of_idle_connections(
             assert answers[-1:] == ["200"], answers
             assert len(answers) <= 2, answers  # at once, not after the flood times out
         assert sp.proc is not None and sp.proc.poll() is None, sp.log()
-        with sp.http() as c:
-            assert c.get("/api/info").status_code == 200
+
+        def answers_after_the_flood() -> bool:
+            # The flood came from 127.0.0.1 too: until the server has seen its hundreds of
+            # closes, that source may still be at its cap (refused, not a failure).
+            try:
+                with sp.http() as c:
+                    return c.get("/api/info").status_code == 200
+            except (httpx.HTTPError, ssl.SSLError, OSError):
+                return False
+
+        wait_for(answers_after_the_flood, "the server answering after the flood", 5)
         assert "Too many open files" not in sp.log(), sp.log()
     finally:
         sp.stop()
