@@ -33,6 +33,7 @@ from domogate.client.pinning import (
     pinned_ssl_context,
 )
 from domogate.core import cloudwire
+from domogate.core.devicekeys import b64url_encode
 from domogate.errors import (
     CertificateMismatch,
     DomogateError,
@@ -40,7 +41,6 @@ from domogate.errors import (
     ServerUnreachable,
 )
 
-DEFAULT_PORT = 7443
 CHUNK = 256 * 1024
 UPLOAD_TIMEOUT = 300.0
 
@@ -48,30 +48,15 @@ Progress = Callable[[int], None]
 """Told the number of bytes just sent."""
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def split_address(text: str) -> tuple[str, int]:
     """``HOST[:PORT]`` (``[v6]:PORT`` too) → ``(host, port)``; port 7443 by default."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
     try:
-        port = int(port_text) if port_text else DEFAULT_PORT
+        return cloudwire.split_address(text)
     except ValueError:
-        port = 0
-    if not host or not 1 <= port <= 65535:
         raise InvalidInput(
             f"Not a cloud address: {text!r} (expected HOST or HOST:PORT, as in "
             "system.cloud.address)."
-        )
-    return host, port
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +85,7 @@ class UploadBody:
 def upload_body(manifest: bytes, signature: bytes, content: bytes) -> UploadBody:
     """``{"manifest": B64URL, "signature": B64URL, "content": B64URL}`` in that order."""
     head = (
-        f'{{"manifest":"{b64url(manifest)}","signature":"{b64url(signature)}","content":"'
+        f'{{"manifest":"{b64url_encode(manifest)}","signature":"{b64url_encode(signature)}","content":"'
     ).encode("ascii")
     return UploadBody(head, base64.urlsafe_b64encode(content).rstrip(b"="), b'"}')
 

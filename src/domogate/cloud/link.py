@@ -70,7 +70,6 @@ log = logging.getLogger("domogate.cloud.link")
 FRAMES_LOG = logging.getLogger("domogate.cloud.link.frames")
 FRAMES_LOG.setLevel(logging.WARNING)
 
-DEFAULT_PORT = 7443
 LINK_PATH = "/api/link"
 OPEN_TIMEOUT_S = 10.0  # TCP + TLS + WebSocket handshake
 REPLY_TIMEOUT_S = 15.0  # the challenge, then the welcome (the cloud hashes a password)
@@ -114,24 +113,6 @@ class Welcome:
     acme_directory: str | None = None
 
 
-def split_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``HOST[:PORT]`` (``[v6]:PORT`` too) → ``(host, port)``."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    if not host:
-        raise ValueError(f"no host in {text!r}")
-    port = int(port_text) if port_text else default_port
-    if not 1 <= port <= 65535:
-        raise ValueError(f"bad port in {text!r}")
-    return host, port
-
-
 def _b64(text: Any, length: int, what: str) -> bytes:
     if not isinstance(text, str):
         raise LinkFailed("cloud_protocol", f"The cloud sent no {what}.")
@@ -156,7 +137,7 @@ def parse_welcome(message: dict[str, Any], name: str) -> Welcome:
     if not isinstance(relay, str) or len(relay) > 300:
         raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid relay.")
     try:
-        relay_addr = split_address(relay)
+        relay_addr = cloudwire.split_address(relay)
     except ValueError as exc:
         raise LinkFailed("cloud_protocol", "The cloud's welcome has no valid relay.") from exc
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= POOL_CAP:
@@ -283,7 +264,7 @@ class LinkClient:
             await asyncio.sleep(delay)
 
     async def _session(self, target: CloudTarget, with_password: bool, linked: list[bool]) -> None:
-        host, port = split_address(target.address)
+        host, port = cloudwire.split_address(target.address)
         seen: dict[str, str] = {}
         pinned = target.fingerprint
 

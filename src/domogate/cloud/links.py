@@ -29,10 +29,11 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from domogate.cloud.datadir import CloudConfig
-from domogate.cloud.linkversions import LinkVersions, b64url
+from domogate.cloud.linkversions import LinkVersions
 from domogate.cloud.pools import LinkEntry, PoolRegistry
 from domogate.core import cloudwire
 from domogate.core.cloudversions import VersionInfo
+from domogate.core.devicekeys import b64url_encode
 from domogate.errors import AuthTimeout, DomogateError, InvalidInput, RateLimited
 from domogate.services.cloud.installations import CloudInstallations, LinkHello
 from domogate.services.cloud.versions import CloudVersions
@@ -140,7 +141,7 @@ class LinkHub:
 
     async def _handshake(self, scope: Scope, socket: RawSocket) -> ControlLink | None:
         nonce = secrets.token_bytes(cloudwire.NONCE_BYTES)
-        await socket.send_text(json.dumps({"type": "challenge", "nonce": b64url(nonce)}))
+        await socket.send_text(json.dumps({"type": "challenge", "nonce": b64url_encode(nonce)}))
         client = scope.get("client")
         source = str(client[0]) if client else None
         try:
@@ -174,7 +175,7 @@ class LinkHub:
             "name": name,
             "url": self.config.url_of(name),
             "relay": _relay_address(scope, self.config),
-            "pool_key": b64url(pool_key),
+            "pool_key": b64url_encode(pool_key),
             "pool_size": self.settings.pool_size,
         }
         if self.settings.acme_directory:

@@ -31,6 +31,7 @@ from domogate.core.cloudversions import (
     parse_get_version,
     parse_version_result,
 )
+from domogate.core.devicekeys import b64url_encode
 from domogate.errors import DomogateError
 from domogate.services.cloud.versions import CloudVersions
 from domogate.web.live.transport import Disconnected, RawSocket
@@ -38,10 +39,6 @@ from domogate.web.live.transport import Disconnected, RawSocket
 log = logging.getLogger("domogate.cloud.links")
 
 MAX_SENDING = 2  # ``version`` messages being built or sent at once, over all links
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def available_message(info: VersionInfo) -> str:
@@ -56,7 +53,7 @@ def available_message(info: VersionInfo) -> str:
 
 
 def b64url_chunked(raw: bytes, chunk: int = 3 * 256 * 1024) -> str:
-    """``b64url(raw)`` in pieces: base64 and ``decode`` hold the GIL for their whole
+    """``b64url_encode(raw)`` in pieces: base64 and ``decode`` hold the GIL for their whole
     input (about 95 ms for 20 MiB), so a thread doing it in one call stalls the event
     loop as long; pieces of 768 KiB let the loop in between."""
     parts = [
@@ -73,8 +70,8 @@ def version_message(stored: StoredVersion) -> str:
         {
             "type": "version",
             "version": stored.info.version,
-            "manifest": b64url(stored.manifest),
-            "signature": b64url(stored.signature),
+            "manifest": b64url_encode(stored.manifest),
+            "signature": b64url_encode(stored.signature),
         }
     )
     return head[:-1] + ', "content": "' + b64url_chunked(stored.content) + '"}'

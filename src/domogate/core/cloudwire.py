@@ -91,6 +91,28 @@ def check_name(name: str) -> str:
     return name
 
 
+DEFAULT_PORT = 7443  # a cloud's port when an address names none
+
+
+def split_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """``HOST[:PORT]`` (``[v6]:PORT`` too) → ``(host, port)``; ``ValueError`` when it is
+    not one (no host, a port out of range or not a number)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    port = int(port_text) if port_text else default_port
+    if not 1 <= port <= 65535:
+        raise ValueError(f"bad port in {text!r}")
+    return host, port
+
+
 def host_of(name: str, zone: str) -> str:
     return f"{name}.{zone}"
 
